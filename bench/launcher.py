@@ -1,0 +1,85 @@
+"""The parent side of a worker: start it, block until it answers, dies or runs out of time.
+
+The parent never polls in a loop: it blocks in `multiprocessing.connection.wait` on the pipe and the
+process sentinel, so on a 2-core machine it takes no CPU from the measurement.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from bench import worker
+from bench.timing import wall_clock_s
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # ok | unsupported | failed
+    result: dict | None = None
+    reason: str | None = None
+    error_kind: str | None = None  # exception | signal | timeout | oom | no_result
+    error_tail: str | None = None
+    wall_s: float = 0.0
+
+
+def _describe_exit(code: int | None) -> tuple[str, str]:
+    if code is not None and code < 0:
+        sig = signal.Signals(-code).name
+        if -code == signal.SIGKILL:
+            return "oom", f"worker killed by {sig} (most often the kernel's out-of-memory killer)"
+        return "signal", f"worker died from signal {sig}"
+    return "no_result", f"worker exited with code {code} without sending a result"
+
+
+def run_job(job: dict, log_path: Path, timeout_s: float, on_progress=None) -> Outcome:
+    ctx = mp.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=worker.main, args=(sender, job, str(log_path)), daemon=True)
+    t0 = wall_clock_s()
+    process.start()
+    sender.close()
+    try:
+        while True:
+            remaining = timeout_s - (wall_clock_s() - t0)
+            ready = wait([receiver, process.sentinel], timeout=max(0.0, remaining))
+            if not ready:
+                process.kill()
+                process.join()
+                return Outcome("failed", reason=f"timed out after {timeout_s:g} s", error_kind="timeout",
+                               error_tail=worker.log_tail(log_path), wall_s=wall_clock_s() - t0)
+            if receiver in ready:
+                try:
+                    message = receiver.recv()
+                except EOFError:  # the worker is gone without a last word
+                    process.join()
+                    kind, reason = _describe_exit(process.exitcode)
+                    return Outcome("failed", reason=reason, error_kind=kind,
+                                   error_tail=worker.log_tail(log_path), wall_s=wall_clock_s() - t0)
+                tag = message[0]
+                if tag == "progress":
+                    if on_progress:
+                        on_progress(*message[1:])
+                    continue
+                process.join()
+                wall = wall_clock_s() - t0
+                if tag == "result":
+                    return Outcome("ok", result=message[1], wall_s=wall)
+                if tag == "unsupported":
+                    return Outcome("unsupported", reason=message[1], wall_s=wall)
+                return Outcome("failed", reason=message[1], error_kind="exception",
+                               error_tail=worker.log_tail(log_path), wall_s=wall)
+            # Only the sentinel: drain the pipe once more on the next turn (a result may be in flight).
+            if not receiver.poll():
+                process.join()
+                kind, reason = _describe_exit(process.exitcode)
+                return Outcome("failed", reason=reason, error_kind=kind,
+                               error_tail=worker.log_tail(log_path), wall_s=wall_clock_s() - t0)
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join()
+        receiver.close()

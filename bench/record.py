@@ -1,0 +1,169 @@
+"""The one thing bench serializes: the run record (run.json), schema-versioned (pyperf's habit).
+
+A run holds the resolved suite and profile, the environment it was measured in, the data and model
+hashes, one build entry per variant and one record per measured cell. Cell records keep raw samples;
+summaries are recomputed from them. Writes are atomic (temp file, fsync, rename), so a reader sees
+either the previous complete file or the new one, never half of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ResultsError
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "unsupported")
+SCENARIOS = ("accuracy", "offline")
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    cell_id: str  # "<variant>/<scenario>[/bs<batch>/seq<len>]"
+    variant: str
+    steps: tuple[str, ...]
+    runtime: str
+    scenario: str
+    status: str
+    batch_size: int | None = None
+    seq_len: int | None = None
+    reason: str | None = None  # why failed or unsupported
+    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed
+    error_tail: str | None = None  # last lines of the worker's output
+    latency: dict | None = None  # samples_ms, warmup_ms, stopped_by, summary (ms)
+    throughput_samples_per_s: float | None = None
+    memory: dict | None = None  # peak_rss_mib, rss_after_load_mib, ...
+    quality: dict | None = None  # accuracy cell: accuracy, macro_f1, CIs, predictions, eval_max_length
+    cost: dict | None = None  # usd_per_million, price_usd_per_hour
+    model: dict | None = None  # parameters, size_on_disk_mib
+    settings: dict | None = None  # stop rule, threads, device, clock
+    started_at: str | None = None
+    wall_s: float | None = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"cell {self.cell_id}: status must be one of {STATUSES}, got {self.status!r}")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"cell {self.cell_id}: scenario must be one of {SCENARIOS}, got {self.scenario!r}")
+        if self.status != "ok" and not self.reason:
+            raise ValueError(f"cell {self.cell_id}: a {self.status} cell needs a reason")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["steps"] = list(self.steps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CellRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        return cls(**{**d, "steps": tuple(d.get("steps", ()))})
+
+
+def cell_id(variant: str, scenario: str, batch_size: int | None = None, seq_len: int | None = None) -> str:
+    return f"{variant}/{scenario}" if batch_size is None else f"{variant}/{scenario}/bs{batch_size}/seq{seq_len}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    suite_name: str
+    suite: dict
+    suite_path: str
+    profile: dict
+    environment: dict
+    data: dict = field(default_factory=dict)
+    builds: dict = field(default_factory=dict)  # variant -> build manifest or failure
+    cells: tuple[CellRecord, ...] = ()
+    status: str = "running"  # running | finished | interrupted
+    started_at: str = ""
+    finished_at: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def with_cell(self, cell: CellRecord) -> RunRecord:
+        kept = tuple(c for c in self.cells if c.cell_id != cell.cell_id)
+        return dataclasses.replace(self, cells=kept + (cell,))
+
+    def cell(self, cid: str) -> CellRecord | None:
+        return next((c for c in self.cells if c.cell_id == cid), None)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["cells"] = [c.to_dict() for c in self.cells]
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(self.to_dict()), indent=1, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunRecord:
+        d = dict(d)
+        d["cells"] = tuple(CellRecord.from_dict(c) for c in d.get("cells", []))
+        return cls(**d)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no inf/nan: store them as null (e.g. the cost of a cell with zero throughput)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_run(run_dir: Path, run: RunRecord) -> None:
+    write_atomic(run_dir / "run.json", run.to_json())
+
+
+def load_run(path: Path | str) -> RunRecord:
+    """Load run.json (or the run directory holding it), branching on schema_version."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "run.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: not found; expected a run directory written by `bench run`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{path}: not valid JSON ({e}); the file is truncated or was edited by hand") from None
+    if not isinstance(raw, dict) or "schema_version" not in raw:
+        raise ResultsError(f"{path}: no 'schema_version'; this is not a bench run record")
+    version = raw["schema_version"]
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema_version {version!r} is newer than this bench understands "
+                           f"({SCHEMA_VERSION}); upgrade bench to read it")
+    # Older schema versions would be migrated here, one step at a time.
+    try:
+        return RunRecord.from_dict(raw)
+    except (TypeError, ValueError) as e:
+        raise ResultsError(f"{path}: malformed run record: {e}") from None

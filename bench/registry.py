@@ -1,0 +1,70 @@
+"""The checked registry of build steps and runtimes (peft's `register_peft_method`, made strict).
+
+A *variant* is a chain of build steps (e.g. ["full", "onnx", "int8"]); each step turns its parent
+artifact into a new one. A *runtime* loads and executes an artifact of a given format. Both are
+found by name; registering a name twice is an error at import time, naming an unknown one is an
+error at config-validation time. Step and runtime modules import nothing heavy at module level, so
+the registry (and so `bench --help` and suite validation) loads without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    summary: str
+    build: Callable  # build(ctx: BuildContext) -> BuildOutput, heavy imports inside
+    output_format: str  # "hf" (a Hugging Face model directory) or "onnx"
+    input_formats: frozenset[str] = frozenset()  # empty: the step starts from the base model
+    params: type[BaseModel] = NoParams
+    devices: frozenset[str] = frozenset({"cpu", "cuda"})
+    # Bump when the step's code changes what it builds, so cached artifacts are rebuilt.
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    name: str
+    summary: str
+    load: Callable  # load(artifact_dir, device, threads) -> runtimes.Session
+    formats: frozenset[str]
+    devices: frozenset[str] = frozenset({"cpu"})
+    # Returns None where the runtime can run here, else the reason it cannot.
+    unsupported_reason: Callable[[str], str | None] = field(default=lambda device: None)
+
+
+STEPS: dict[str, StepSpec] = {}
+RUNTIMES: dict[str, RuntimeSpec] = {}
+DEFAULT_RUNTIME_FOR_FORMAT = {"hf": "torch", "onnx": "onnxruntime"}
+
+
+def register_step(spec: StepSpec) -> StepSpec:
+    if spec.name in STEPS:
+        raise ValueError(f"build step {spec.name!r} is registered twice")
+    if spec.output_format not in DEFAULT_RUNTIME_FOR_FORMAT:
+        raise ValueError(f"build step {spec.name!r}: unknown output format {spec.output_format!r}")
+    STEPS[spec.name] = spec
+    return spec
+
+
+def register_runtime(spec: RuntimeSpec) -> RuntimeSpec:
+    if spec.name in RUNTIMES:
+        raise ValueError(f"runtime {spec.name!r} is registered twice")
+    RUNTIMES[spec.name] = spec
+    return spec
+
+
+def load_all() -> None:
+    """Import every step and runtime module so that the registry is complete."""
+    import bench.runtimes  # noqa: F401
+    import bench.steps  # noqa: F401

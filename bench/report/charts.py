@@ -1,0 +1,68 @@
+"""Charts as inline SVG (matplotlib, Agg): self-contained, no JavaScript, no network."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+matplotlib.rcParams["svg.hashsalt"] = "bench"  # stable element ids: the same record renders the same file
+
+PALETTE = plt.get_cmap("tab10")
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
+
+
+def accuracy_vs_cost(points: list[dict], title: str) -> str:
+    """Each point a (variant, batch size) cell; the Pareto frontier drawn as a line through its points."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
+    variants = sorted({p["variant"] for p in points})
+    for k, v in enumerate(variants):
+        mine = [p for p in points if p["variant"] == v and not math.isnan(p["accuracy"])]
+        ax.scatter([p["usd_per_million"] for p in mine], [p["accuracy"] for p in mine], s=46,
+                   color=PALETTE(k % 10), label=v, zorder=3,
+                   edgecolors=["black" if p["on_frontier"] else "none" for p in mine], linewidths=1.4)
+        for p in mine:
+            ax.annotate(f"bs{p['batch_size']}", (p["usd_per_million"], p["accuracy"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=7, color="#444")
+    front = sorted((p for p in points if p["on_frontier"] and not math.isnan(p["accuracy"])),
+                   key=lambda p: p["usd_per_million"])
+    if front:
+        ax.step([p["usd_per_million"] for p in front], [p["accuracy"] for p in front], where="post",
+                color="black", linewidth=1, linestyle="--", label="Pareto frontier", zorder=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("USD per 1M inferences (log scale, lower is better)")
+    ax.set_ylabel("test accuracy (higher is better)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="best")
+    return _svg(fig)
+
+
+def latency_vs_batch(rows: list[dict], seq_len: int, slo_ms: float) -> str:
+    fig, ax = plt.subplots(figsize=(7.5, 4.0), dpi=100)
+    ok = [r for r in rows if r["status"] == "ok" and r["seq_len"] == seq_len]
+    for k, v in enumerate(sorted({r["variant"] for r in ok})):
+        mine = sorted((r for r in ok if r["variant"] == v), key=lambda r: r["batch_size"])
+        ax.plot([r["batch_size"] for r in mine], [r["p99_ms"] for r in mine], marker="o", color=PALETTE(k % 10), label=f"{v} p99")
+        ax.plot([r["batch_size"] for r in mine], [r["p50_ms"] for r in mine], marker=".", linestyle=":",
+                color=PALETTE(k % 10), label=f"{v} p50")
+    ax.axhline(slo_ms, color="red", linewidth=1, linestyle="--", label=f"SLO p99 {slo_ms:g} ms")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("latency per batch, ms (log)")
+    ax.set_title(f"Latency vs batch size at sequence length {seq_len}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, ncol=2)
+    return _svg(fig)

@@ -1,0 +1,109 @@
+"""report.md, report.html and cells.csv for a run directory, from run.json alone."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from bench.record import RunRecord, load_run, write_atomic
+from bench.report import charts
+from bench.report.rows import cell_rows, frontier_rows, recommend, recommendation_text
+
+TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
+                 ("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+                 ("throughput_per_s", "samples/s"), ("usd_per_million", "USD/1M"), ("peak_rss_mib", "peak RSS MiB"),
+                 ("size_on_disk_mib", "size MiB"), ("status", "status")]
+
+
+def fmt(key: str, value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if key in ("accuracy", "macro_f1"):
+        return f"{value:.4f}"
+    if key == "usd_per_million":
+        return f"{value:.4f}" if value < 1 else f"{value:.2f}"
+    if key.endswith("_ms"):
+        return f"{value:.2f}"
+    if key in ("throughput_per_s", "peak_rss_mib", "size_on_disk_mib"):
+        return f"{value:,.1f}"
+    return str(value)
+
+
+def build_view(run: RunRecord) -> dict:
+    rows = cell_rows(run)
+    seq = run.suite["slo"]["seq_len"]
+    points = frontier_rows(rows, seq)
+    rec = recommend(run, rows)
+    failed = [c for c in run.cells if c.status != "ok"]
+    trainings = []
+    for variant, build in run.builds.items():
+        for m in build.get("manifests", []):
+            if "train" in m:
+                t = m["train"]
+                trainings.append({"variant": variant, "step": m["step"], "wall_s": t["wall_s"], "steps": t["steps"],
+                                  "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
+                                  "cost_usd": t["wall_s"] / 3600 * run.profile["price_usd_per_hour"],
+                                  "val_accuracy": m.get("val_accuracy")})
+    return {"run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
+            "rec": rec, "rec_text": recommendation_text(rec, run.profile), "failed": failed, "trainings": trainings,
+            "seq": seq, "columns": TABLE_COLUMNS, "fmt": fmt}
+
+
+def markdown(view: dict) -> str:
+    run = view["run"]
+    lines = [f"# bench report: {run.suite_name}", "",
+             f"Run `{run.run_id}` on profile `{run.profile['name']}` ({run.profile['instance']}, "
+             f"${run.profile['price_usd_per_hour']}/h; price: {run.profile['price_source']}, {run.profile['price_date']}). "
+             f"Status: {run.status}.", "", "## Recommendation", "", view["rec_text"], "",
+             f"## Pareto frontier at sequence length {view['seq']}", "",
+             "Over accuracy (higher), USD per 1M (lower) and p99 latency per batch (lower).", ""]
+    lines += _md_table(view["frontier"], view["columns"])
+    lines += ["", "## All cells", ""] + _md_table(view["rows"], view["columns"])
+    if view["trainings"]:
+        lines += ["", "## Training", "", "| variant | step | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {t['variant']} | {t['step']} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
+                  f"{t['peak_rss_mib']:.0f} | {t['cost_usd']:.5f} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
+    if view["failed"]:
+        lines += ["", "## Not measured", ""] + [f"- `{c.cell_id}`: **{c.status}**: {c.reason}" for c in view["failed"]]
+    env = run.environment
+    lines += ["", "## Environment", "",
+              f"- CPU: {env.get('cpu_model')} ({env.get('cpu_count')} usable cores); flags: "
+              + ", ".join(k for k, v in (env.get("cpu_flags") or {}).items() if v),
+              f"- GPU: {env.get('gpu_name') or 'none'}",
+              f"- git: {env.get('git', {}).get('commit')} (dirty: {env.get('git', {}).get('dirty')})",
+              "- packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()),
+              f"- data: test {run.data.get('test', {}).get('rows')} rows (sha256 {run.data.get('test', {}).get('sha256', '')[:12]}), "
+              f"train {run.data.get('train', {}).get('rows')} rows"]
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(rows: list[dict], columns) -> list[str]:
+    out = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(fmt(k, r.get(k)).replace("|", "\\|") for k, _ in columns) + " |" for r in rows]
+    return out
+
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"),
+                          autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def html(view: dict) -> str:
+    run = view["run"]
+    chart_cost = charts.accuracy_vs_cost(view["points"], f"{run.suite_name}: accuracy vs cost at seq {view['seq']}") if view["points"] else ""
+    chart_lat = charts.latency_vs_batch(view["rows"], view["seq"], run.suite["slo"]["p99_ms"]) if view["points"] else ""
+    return _ENV.get_template("report.html.j2").render(**view, chart_cost=chart_cost, chart_lat=chart_lat,
+                                                       rec_html=view["rec_text"].replace("**", ""))
+
+
+def write_report(run_dir: Path) -> dict[str, Path]:
+    run = load_run(run_dir)
+    view = build_view(run)
+    paths = {"csv": run_dir / "cells.csv", "md": run_dir / "report.md", "html": run_dir / "report.html"}
+    write_atomic(paths["csv"], pd.DataFrame(view["rows"]).to_csv(index=False))
+    write_atomic(paths["md"], markdown(view))
+    write_atomic(paths["html"], html(view))
+    return paths

@@ -1,0 +1,104 @@
+"""A flat table of a run's cells, with summaries recomputed from the raw samples."""
+
+from __future__ import annotations
+
+import math
+
+from bench.record import RunRecord
+from bench.report.pareto import pareto_front
+from bench.stats import summarize_ms
+
+PARETO_METRICS = (("accuracy", "max"), ("usd_per_million", "min"), ("p99_ms", "min"))
+
+
+def reference_variant(run: RunRecord) -> str | None:
+    """The full fine-tune in its own PyTorch runtime: the reference for the accuracy floor."""
+    for cell in run.cells:
+        if list(cell.steps) == ["full"] and cell.runtime == "torch":
+            return cell.variant
+    return None
+
+
+def quality_by_variant(run: RunRecord) -> dict[str, dict]:
+    return {c.variant: c.quality for c in run.cells if c.scenario == "accuracy" and c.status == "ok"}
+
+
+def cell_rows(run: RunRecord) -> list[dict]:
+    quality = quality_by_variant(run)
+    rows = []
+    for c in run.cells:
+        if c.scenario != "offline":
+            continue
+        q = quality.get(c.variant) or {}
+        row = {"variant": c.variant, "steps": "+".join(c.steps), "runtime": c.runtime, "batch_size": c.batch_size,
+               "seq_len": c.seq_len, "status": c.status, "reason": c.reason,
+               "accuracy": q.get("accuracy", math.nan), "macro_f1": q.get("macro_f1", math.nan),
+               "accuracy_ci_low": (q.get("accuracy_ci95") or [math.nan])[0],
+               "accuracy_ci_high": (q.get("accuracy_ci95") or [math.nan, math.nan])[1]}
+        if c.status == "ok":
+            s = summarize_ms(c.latency["samples_ms"])
+            row.update({f"{k}_ms": s[k] for k in ("p50", "p90", "p95", "p99", "mean", "std")},
+                       cv=s["cv"], samples=s["count"], stopped_by=c.latency.get("stopped_by"),
+                       throughput_per_s=c.throughput_samples_per_s,
+                       usd_per_million=(c.cost or {}).get("usd_per_million"),
+                       peak_rss_mib=(c.memory or {}).get("peak_rss_mib"))
+        row.update(parameters=(c.model or {}).get("parameters"), size_on_disk_mib=(c.model or {}).get("size_on_disk_mib"))
+        rows.append(row)
+    return rows
+
+
+def frontier_rows(rows: list[dict], seq_len: int) -> list[dict]:
+    """Ok rows at `seq_len`, each marked `on_frontier` over (accuracy up, USD/1M down, p99 down)."""
+    pts = [r for r in rows if r["status"] == "ok" and r["seq_len"] == seq_len]
+    front = set(pareto_front([[_num(r.get(m)) for m, _ in PARETO_METRICS] for r in pts], [d for _, d in PARETO_METRICS]))
+    return [{**r, "on_frontier": i in front} for i, r in enumerate(pts)]
+
+
+def _num(v) -> float:
+    return math.nan if v is None else float(v)
+
+
+def recommend(run: RunRecord, rows: list[dict]) -> dict:
+    """The cheapest cell at the SLO's sequence length that meets the p99 SLO and the accuracy floor."""
+    slo = run.suite["slo"]
+    ref = reference_variant(run)
+    ref_acc = (quality_by_variant(run).get(ref) or {}).get("accuracy") if ref else None
+    out = {"seq_len": slo["seq_len"], "p99_ms": slo["p99_ms"], "accuracy_floor_relative": slo["accuracy_floor"],
+           "reference_variant": ref, "reference_accuracy": ref_acc, "choice": None}
+    if ref_acc is None:
+        out["why_none"] = "no accuracy for the full fine-tune in PyTorch, so the accuracy floor cannot be judged"
+        return out
+    floor = slo["accuracy_floor"] * ref_acc
+    out["accuracy_floor"] = floor
+    at_len = [r for r in rows if r["status"] == "ok" and r["seq_len"] == slo["seq_len"]]
+    fast = [r for r in at_len if r["p99_ms"] <= slo["p99_ms"]]
+    good = [r for r in fast if not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
+    if good:
+        out["choice"] = min(good, key=lambda r: r["usd_per_million"])
+    elif not at_len:
+        out["why_none"] = f"no cell was measured successfully at sequence length {slo['seq_len']}"
+    elif not fast:
+        best = min(at_len, key=lambda r: r["p99_ms"])
+        out["why_none"] = (f"no cell meets the p99 SLO of {slo['p99_ms']:g} ms; the lowest p99 is "
+                           f"{best['p99_ms']:.1f} ms ({best['variant']}, batch {best['batch_size']})")
+    else:
+        out["why_none"] = f"every cell within the SLO is below the accuracy floor {floor:.4f}"
+    return out
+
+
+def recommendation_text(rec: dict, profile: dict) -> str:
+    slo = f"the p99 SLO of {rec['p99_ms']:g} ms at sequence length {rec['seq_len']}"
+    if rec.get("reference_accuracy") is not None:
+        floor = (f"the accuracy floor ({rec['accuracy_floor_relative']:.0%} of {rec['reference_variant']}'s "
+                 f"{rec['reference_accuracy']:.4f}, i.e. {rec['accuracy_floor']:.4f})")
+    else:
+        floor = "the accuracy floor"
+    if rec["choice"] is None:
+        return f"No variant meets both {slo} and {floor} on {profile['name']}: {rec['why_none']}."
+    c = rec["choice"]
+    return (f"On {profile['name']} ({profile['instance']}, ${profile['price_usd_per_hour']}/h), the cheapest variant "
+            f"that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) at batch size {c['batch_size']}: "
+            f"${c['usd_per_million']:.3f} per 1M inferences, p99 {c['p99_ms']:.1f} ms per batch, "
+            f"{c['throughput_per_s']:.0f} samples/s, accuracy {c['accuracy']:.4f} "
+            f"(95% CI {c['accuracy_ci_low']:.3f}-{c['accuracy_ci_high']:.3f}). The p99 here is the latency of a whole "
+            f"batch on an idle machine, not of a request under load; queueing is not included.")

@@ -1,0 +1,303 @@
+"""The parent that runs a suite: plan the cells, build artifacts and measure cells in workers, and
+write every finished cell to run.json at once. It never loads a model itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench import artifacts, launcher
+from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile, load_suite, runtime_of, step_params
+from bench.cost import usd_per_million
+from bench.data import TaskData, load_task_data, write_split
+from bench.env import collect_environment
+from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, BenchError, ConfigError
+from bench.record import CellRecord, RunRecord, cell_id, save_run
+from bench.registry import STEPS
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def new_run_dir(out_root: Path, suite_name: str, git_short: str | None) -> Path:
+    """results/<suite>/<UTC timestamp>-<git short sha>/, created exclusively: never an existing one."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = out_root / suite_name / f"{stamp}-{git_short or 'nogit'}"
+    for n in range(100):
+        candidate = base if n == 0 else base.with_name(f"{base.name}.{n}")
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise BenchError(f"cannot create a new run directory under {base.parent}")
+
+
+def resolve_threads(requested: int) -> int:
+    return requested or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@dataclass
+class RunContext:
+    suite: Suite
+    suite_dir: Path
+    profile: Profile
+    run_dir: Path
+    data: TaskData
+    base_model_dir: Path
+    base_model_hash: str
+    threads: int
+    console: Console
+    progress: Progress
+    record: RunRecord
+
+    def save(self, **changes) -> None:
+        self.record = dataclasses.replace(self.record, **changes)
+        save_run(self.run_dir, self.record)
+
+    def add_cell(self, cell: CellRecord) -> None:
+        self.record = self.record.with_cell(cell)
+        save_run(self.run_dir, self.record)  # every finished cell is on disk before the next starts
+
+
+def _worker_progress(progress: Progress, task_id, console: Console, label: str):
+    """A live bar on a terminal; in logs (nox, CI), where no bar renders, a line at every 10%."""
+    last_decile = [-1]
+
+    def update(text: str, done: int, total: int) -> None:
+        progress.update(task_id, description=f"  {text}", completed=done, total=max(total, 1), visible=True)
+        decile = int(10 * done / max(total, 1))
+        if not console.is_terminal and total > 1 and decile > last_decile[0]:
+            last_decile[0] = decile
+            console.print(f"  {label}: {text} {done}/{total}")
+    return update
+
+
+def run_job(ctx: RunContext, job: dict, log_name: str, timeout_s: float) -> launcher.Outcome:
+    sub = ctx.progress.add_task("  starting worker", total=1)
+    try:
+        return launcher.run_job(job, ctx.run_dir / "logs" / f"{log_name}.log", timeout_s,
+                                _worker_progress(ctx.progress, sub, ctx.console, log_name))
+    finally:
+        ctx.progress.remove_task(sub)
+
+
+# ---- building ---------------------------------------------------------------------------------
+
+def _first_step_inputs(ctx: RunContext) -> dict:
+    return {"base_model_sha256": ctx.base_model_hash, "train_sha256": ctx.data.train.sha256(),
+            "val_sha256": ctx.data.val.sha256(), "labels": list(ctx.data.label_names),
+            "finetune": ctx.suite.finetune.model_dump(), "device": ctx.profile.device}
+
+
+def build_chain(ctx: RunContext, variant: Variant, verified: dict[str, dict]) -> tuple[Path | None, list, launcher.Outcome | None]:
+    """Build (or reuse) each step of the chain; returns the artifact, the manifests, and the failing outcome."""
+    parent_key, parent_dir, manifests = None, None, []
+    for step_name in variant.steps:
+        step = STEPS[step_name]
+        params = step_params(ctx.suite, step_name).model_dump()
+        key = artifacts.content_key({"step": step_name, "version": step.version, "params": params,
+                                     "parent": parent_key or _first_step_inputs(ctx)})
+        final = artifacts.artifact_dir(step_name, key)
+        if key not in verified:
+            with artifacts.build_lock(final):
+                problem = artifacts.verify(final) if final.exists() else "not built yet"
+                if problem is None:
+                    verified[key] = artifacts.read_manifest(final)
+                else:
+                    if final.exists():
+                        ctx.console.print(f"[yellow]cached {final.name} is unusable ({problem}); rebuilding")
+                    outcome = _build_step(ctx, step_name, params, key, final, parent_dir)
+                    if outcome.status != "ok":
+                        return None, manifests, outcome
+                    verified[key] = outcome.result
+        manifests.append(verified[key])
+        parent_key, parent_dir = key, final
+    return parent_dir, manifests, None
+
+
+def _build_step(ctx: RunContext, step_name: str, params: dict, key: str, final: Path, parent_dir: Path | None):
+    staging = artifacts.staging_dir(final)
+    data_dir = ctx.run_dir / "data"
+    job = {"kind": "build", "step": step_name, "params": params, "out_dir": str(staging),
+           "parent_dir": str(parent_dir) if parent_dir else None, "base_model_dir": str(ctx.base_model_dir),
+           "finetune": ctx.suite.finetune.model_dump(), "train_path": str(data_dir / "train.jsonl"),
+           "val_path": str(data_dir / "val.jsonl"), "label_names": list(ctx.data.label_names),
+           "device": ctx.profile.device, "threads": ctx.threads,
+           "trust_remote_code": ctx.suite.model.trust_remote_code,
+           "eval_batch_size": ctx.suite.measure.eval_batch_size}
+    outcome = run_job(ctx, job, f"build-{step_name}-{key[:12]}", ctx.suite.measure.build_timeout_s)
+    if outcome.status != "ok":
+        shutil.rmtree(staging, ignore_errors=True)
+        return outcome
+    parent = artifacts.read_manifest(parent_dir) if parent_dir else None
+    manifest = {"step": step_name, "key": key, "params": params, "format": STEPS[step_name].output_format,
+                "parent": parent["key"] if parent else None,
+                "chain": (parent["chain"] if parent else []) + [step_name],
+                "built_at": utc_now(), "built_on": {"cpu_model": ctx.record.environment.get("cpu_model"),
+                                                   "gpu_name": ctx.record.environment.get("gpu_name"),
+                                                   "profile": ctx.profile.name},
+                **outcome.result}
+    return dataclasses.replace(outcome, result=artifacts.publish(staging, final, manifest))
+
+
+# ---- measuring --------------------------------------------------------------------------------
+
+def plan_cells(suite: Suite, variant: Variant) -> list[tuple[str, int | None, int | None]]:
+    cells = [("accuracy", None, None)]
+    cells += [("offline", b, s) for s in suite.measure.seq_lengths for b in suite.measure.batch_sizes]
+    return cells
+
+
+def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, bs, seq) -> dict:
+    m = ctx.suite.measure
+    job = {"kind": scenario, "runtime": runtime_of(variant), "artifact_dir": str(artifact),
+           "device": ctx.profile.device, "threads": ctx.threads,
+           "test_path": str(ctx.run_dir / "data" / "test.jsonl"), "label_names": list(ctx.data.label_names),
+           "seed": ctx.suite.task.seed}
+    if scenario == "accuracy":
+        job.update(max_length=ctx.suite.finetune.max_length, eval_batch_size=m.eval_batch_size)
+    else:
+        job.update(batch_size=bs, seq_len=seq, stop_rule={
+            "warmup_iterations": m.warmup_iterations, "min_iterations": m.min_iterations,
+            "min_duration_s": m.min_duration_s, "max_duration_s": m.max_duration_s})
+    return job
+
+
+def measure_cell(ctx: RunContext, variant: Variant, artifact: Path, manifest: dict, scenario: str, bs, seq) -> CellRecord:
+    cid = cell_id(variant.name, scenario, bs, seq)
+    job = _cell_job(ctx, variant, artifact, scenario, bs, seq)
+    started = utc_now()
+    outcome = run_job(ctx, job, cid.replace("/", "_"), ctx.suite.measure.cell_timeout_s)
+    common = {"cell_id": cid, "variant": variant.name, "steps": tuple(variant.steps), "runtime": job["runtime"],
+              "scenario": scenario, "batch_size": bs, "seq_len": seq, "started_at": started, "wall_s": outcome.wall_s,
+              "model": {"parameters": manifest.get("parameters"),
+                        "size_on_disk_mib": round(manifest.get("size_on_disk_bytes", 0) / 2**20, 2)},
+              "settings": {"device": ctx.profile.device, "threads": ctx.threads, "clock": "time.perf_counter_ns",
+                           **{k: v for k, v in job.items() if k in ("stop_rule", "max_length", "eval_batch_size")}}}
+    if outcome.status != "ok":
+        return CellRecord(**common, status=outcome.status, reason=outcome.reason, error_kind=outcome.error_kind,
+                          error_tail=outcome.error_tail)
+    r = outcome.result
+    common["settings"]["runtime_info"] = r.get("runtime_info")
+    cost = None
+    if "throughput_samples_per_s" in r:
+        cost = {"usd_per_million": usd_per_million(ctx.profile.price_usd_per_hour, r["throughput_samples_per_s"]),
+                "price_usd_per_hour": ctx.profile.price_usd_per_hour, "profile": ctx.profile.name}
+    return CellRecord(**common, status="ok", latency=r.get("latency"),
+                      throughput_samples_per_s=r.get("throughput_samples_per_s"), memory=r.get("memory"),
+                      quality=r.get("quality"), cost=cost)
+
+
+def _variant_not_built(ctx: RunContext, variant: Variant, outcome: launcher.Outcome) -> None:
+    status = "unsupported" if outcome.status == "unsupported" else "failed"
+    builds = {**ctx.record.builds, variant.name: {"status": status, "reason": outcome.reason,
+                                                   "error_tail": outcome.error_tail}}
+    ctx.save(builds=builds)
+    for scenario, bs, seq in plan_cells(ctx.suite, variant):
+        ctx.add_cell(CellRecord(
+            cell_id=cell_id(variant.name, scenario, bs, seq), variant=variant.name, steps=tuple(variant.steps),
+            runtime=runtime_of(variant), scenario=scenario, batch_size=bs, seq_len=seq, status=status,
+            reason=f"build: {outcome.reason}", error_kind="build_failed" if status == "failed" else None,
+            error_tail=outcome.error_tail, started_at=utc_now(), wall_s=0.0))
+
+
+def _echo_cell(console: Console, cell: CellRecord) -> None:
+    if cell.status != "ok":
+        colour = "yellow" if cell.status == "unsupported" else "red"
+        console.print(f"[{colour}]{cell.status:11}[/] {cell.cell_id}: {cell.reason}")
+    elif cell.scenario == "accuracy":
+        q = cell.quality
+        console.print(f"[green]ok[/]          {cell.cell_id}: accuracy {q['accuracy']:.4f} "
+                      f"[{q['accuracy_ci95'][0]:.3f}, {q['accuracy_ci95'][1]:.3f}]  macro-F1 {q['macro_f1']:.4f}")
+    else:
+        s = cell.latency["summary"]
+        warn = "  [yellow]cv {:.0%}[/]".format(s["cv"]) if s["cv"] > 0.10 else ""
+        console.print(f"[green]ok[/]          {cell.cell_id}: p50 {s['p50']:.2f} ms  p99 {s['p99']:.2f} ms  "
+                      f"{cell.throughput_samples_per_s:.1f}/s  ${cell.cost['usd_per_million']:.3f}/1M{warn}")
+
+
+def run_suite(suite_ref: str, *, profile_name: str | None = None, out_root: Path = Path("results"),
+              only: list[str] | None = None, overrides: list[str] | None = None,
+              console: Console | None = None) -> tuple[Path, int]:
+    from bench.models import resolve_base_model
+
+    console = console or Console(stderr=True)
+    suite, suite_path = load_suite(suite_ref, overrides)
+    profile = load_profile(profile_name or suite.default_profile)
+    variants = suite.variants
+    if only:
+        known = {v.name for v in variants}
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            raise ConfigError(str(suite_path), f"--only names variants not in the suite: {', '.join(unknown)}; "
+                              f"the suite has: {', '.join(sorted(known))}")
+        variants = [v for v in variants if v.name in only]
+    env = collect_environment(REPO_ROOT)
+    if profile.device == "cuda" and not env.get("gpu_name"):
+        raise ConfigError(f"profiles/{profile.name}.toml", "this profile is for a CUDA GPU, and no NVIDIA GPU "
+                          "was found here (nvidia-smi); pick a CPU profile with --profile")
+    with console.status("loading and splitting the dataset"):
+        data = load_task_data(suite.task, suite_path.parent)
+    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent)
+    with console.status("hashing the base model"):
+        base_hash = artifacts.model_dir_hash(base_model_dir)
+    run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])
+    for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
+        write_split(split, run_dir / "data" / f"{name}.jsonl")
+    (run_dir / "logs").mkdir()
+    record = RunRecord(run_id=run_dir.name, suite_name=suite.name, suite=suite.model_dump(),
+                       suite_path=str(suite_path), profile=profile.model_dump(), environment=env,
+                       data={**data.summary(), "base_model": {"path": str(base_model_dir), "sha256": base_hash}},
+                       started_at=utc_now())
+    threads = resolve_threads(suite.measure.threads)
+    console.print(f"bench: suite [bold]{suite.name}[/] on profile [bold]{profile.name}[/] "
+                  f"({profile.instance}, ${profile.price_usd_per_hour}/h), {threads} threads -> {run_dir}")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=False)
+    ctx = RunContext(suite, suite_path.parent, profile, run_dir, data, base_model_dir, base_hash, threads,
+                     console, progress, record)
+    ctx.save()
+    try:
+        with progress:
+            measure_all(ctx, variants)
+    except KeyboardInterrupt:
+        ctx.save(status="interrupted", finished_at=utc_now())
+        console.print(f"[yellow]interrupted; every finished cell is in {run_dir / 'run.json'}")
+        raise
+    ctx.save(status="finished", finished_at=utc_now())
+    failed = sum(c.status == "failed" for c in ctx.record.cells)
+    return run_dir, (EXIT_FAILED_CELLS if failed else EXIT_OK)
+
+
+def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
+    total = sum(len(plan_cells(ctx.suite, v)) for v in variants)
+    overall = ctx.progress.add_task("cells", total=total)
+    verified: dict[str, dict] = {}
+    for variant in variants:
+        ctx.progress.update(overall, description=f"building {variant.name}")
+        artifact, manifests, failure = build_chain(ctx, variant, verified)
+        if failure is not None:
+            _variant_not_built(ctx, variant, failure)
+            ctx.progress.advance(overall, len(plan_cells(ctx.suite, variant)))
+            for cell in ctx.record.cells:
+                if cell.variant == variant.name:
+                    _echo_cell(ctx.console, cell)
+            continue
+        ctx.save(builds={**ctx.record.builds, variant.name: {"status": "ok", "artifact_dir": str(artifact),
+                                                            "manifests": manifests}})
+        for scenario, bs, seq in plan_cells(ctx.suite, variant):
+            ctx.progress.update(overall, description=f"measuring {cell_id(variant.name, scenario, bs, seq)}")
+            cell = measure_cell(ctx, variant, artifact, manifests[-1], scenario, bs, seq)
+            ctx.add_cell(cell)
+            _echo_cell(ctx.console, cell)
+            ctx.progress.advance(overall)
+    ctx.progress.update(overall, description="cells")

@@ -1,0 +1,65 @@
+"""Summaries of raw samples: latency percentiles and bootstrap confidence intervals for quality.
+
+Summaries are always recomputed from the raw samples stored in a record; nothing here is the only copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+PERCENTILES = (50, 90, 95, 99)
+HIGH_CV = 0.10  # a coefficient of variation above this gets a warning (pyperf's habit)
+
+
+def summarize_ms(samples_ms) -> dict:
+    """p50/p90/p95/p99 (numpy's linear interpolation), mean, std (ddof=1), min, max, count, cv."""
+    x = np.asarray(samples_ms, dtype=float)
+    if x.size == 0:
+        raise ValueError("no samples to summarize")
+    out = {f"p{p}": float(np.percentile(x, p)) for p in PERCENTILES}
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    out.update(mean=mean, std=std, min=float(x.min()), max=float(x.max()), count=int(x.size),
+               cv=(std / mean if mean > 0 else 0.0))
+    return out
+
+
+def accuracy(predictions, labels, axis: int = -1):
+    return np.mean(np.asarray(predictions) == np.asarray(labels), axis=axis)
+
+
+def macro_f1(predictions, labels, num_classes: int, axis: int = -1):
+    """Unweighted mean over classes of F1 = 2TP / (2TP + FP + FN); a class absent from both counts 0."""
+    p = np.moveaxis(np.asarray(predictions), axis, -1)
+    y = np.moveaxis(np.asarray(labels), axis, -1)
+    scores = []
+    for c in range(num_classes):
+        tp = np.sum((p == c) & (y == c), axis=-1)
+        fp = np.sum((p == c) & (y != c), axis=-1)
+        fn = np.sum((p != c) & (y == c), axis=-1)
+        denom = 2 * tp + fp + fn
+        scores.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
+    return np.mean(scores, axis=0)
+
+
+def bootstrap_ci(statistic, predictions, labels, *, confidence: float = 0.95, n_resamples: int = 1000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Paired percentile bootstrap over test examples (scipy.stats.bootstrap)."""
+    res = scipy_stats.bootstrap((np.asarray(predictions), np.asarray(labels)), statistic, paired=True,
+                                vectorized=True, confidence_level=confidence, n_resamples=n_resamples,
+                                method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def quality_summary(predictions, labels, num_classes: int, *, seed: int = 0) -> dict:
+    preds, ys = np.asarray(predictions), np.asarray(labels)
+    majority = float(np.bincount(ys, minlength=num_classes).max() / ys.size)
+    return {
+        "accuracy": float(accuracy(preds, ys)),
+        "accuracy_ci95": bootstrap_ci(lambda p, y, axis=-1: accuracy(p, y, axis), preds, ys, seed=seed),
+        "macro_f1": float(macro_f1(preds, ys, num_classes)),
+        "macro_f1_ci95": bootstrap_ci(lambda p, y, axis=-1: macro_f1(p, y, num_classes, axis), preds, ys, seed=seed),
+        "n_examples": int(ys.size),
+        "majority_class_rate": majority,
+    }

@@ -1,0 +1,49 @@
+"""What every build step receives, and helpers the steps share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from bench.config import FineTune
+
+
+@dataclass
+class BuildContext:
+    out_dir: Path  # write the artifact here (a private staging directory)
+    parent_dir: Path | None  # the parent artifact, None for a step that starts from the base model
+    base_model_dir: Path
+    params: BaseModel  # the step's validated parameters from the suite's [steps.<name>]
+    finetune: FineTune
+    train_path: Path
+    val_path: Path
+    label_names: tuple[str, ...]
+    device: str
+    threads: int
+    trust_remote_code: bool
+    eval_batch_size: int
+    progress: Callable[[str, int, int], None]
+
+
+def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
+    """Accuracy on the validation split, in PyTorch; a sanity figure for the manifest, not a result."""
+    import numpy as np
+
+    from bench.data import read_split
+    from bench.evaluate import predict_logits
+    from bench.runtimes.torch_eager import TorchSession
+
+    val = read_split(ctx.val_path)
+    if not val.texts:
+        return None
+    logits = predict_logits(TorchSession(model, ctx.device), tokenizer, val.texts,
+                            max_length=ctx.finetune.max_length, batch_size=ctx.eval_batch_size)
+    return float(np.mean(logits.argmax(-1) == np.asarray(val.labels)))
+
+
+def save_hf(model, tokenizer, out_dir: Path) -> None:
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)

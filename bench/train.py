@@ -1,0 +1,71 @@
+"""The training loop shared by every step that trains (full fine-tune; later LoRA, distillation,
+recovery after pruning): AdamW with linear warm-up and decay, dynamic padding, seeded order."""
+
+from __future__ import annotations
+
+import math
+import resource
+from collections.abc import Callable
+
+from bench.config import FineTune
+from bench.data import Split
+from bench.timing import wall_clock_s
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def determinism_settings(seed: int) -> dict:
+    import torch
+
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return {"seed": seed, "torch.use_deterministic_algorithms": True, "threads": torch.get_num_threads()}
+
+
+def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learning_rate: float,
+                     progress: Callable[[str, int, int], None], loss_fn: Callable | None = None,
+                     description: str = "fine-tune") -> dict:
+    """Train `model` in place; returns wall time, steps, peak RSS and the loss curve (every 10 steps)."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    seeds = determinism_settings(settings.seed)
+    n = len(data.texts)
+    steps_per_epoch = math.ceil(n / settings.batch_size)
+    total = math.ceil(settings.epochs * steps_per_epoch)
+    if settings.max_steps:
+        total = min(total, settings.max_steps)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for name, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for name, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
+    generator = torch.Generator().manual_seed(settings.seed)
+    labels = torch.tensor(data.labels)
+    model.train()
+    losses, step, t0 = [], 0, wall_clock_s()
+    while step < total:
+        for batch_idx in torch.randperm(n, generator=generator).split(settings.batch_size):
+            if step >= total:
+                break
+            enc = tokenizer([data.texts[i] for i in batch_idx], padding="longest", truncation=True,
+                            max_length=settings.max_length, return_tensors="pt")
+            y = labels[batch_idx]
+            loss = loss_fn(model, enc, y, batch_idx) if loss_fn else model(**enc, labels=y).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step % 10 == 0 or step == total:
+                losses.append([step, round(loss.item(), 5)])
+            progress(description, step, total)
+    model.eval()
+    return {"wall_s": wall_clock_s() - t0, "steps": total, "epochs": total / steps_per_epoch,
+            "examples_seen": min(total * settings.batch_size, int(math.ceil(settings.epochs * n))),
+            "learning_rate": learning_rate, "peak_rss_mib": peak_rss_mib(), "loss_curve": losses,
+            "trainable_parameters": sum(p.numel() for p in params), "determinism": seeds}

@@ -1,0 +1,27 @@
+"""Worker jobs that fail on purpose (run in a real spawned worker by test_launcher)."""
+
+import os
+import signal
+import time
+
+
+def ok(job, progress):
+    progress("working", 1, 1)
+    return {"value": 42}
+
+
+def raise_error(job, progress):
+    print("about to fail")
+    raise RuntimeError("injected failure")
+
+
+def kill_self(job, progress):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def sleep_forever(job, progress):
+    time.sleep(3600)
+
+
+def exit_quietly(job, progress):
+    os._exit(7)

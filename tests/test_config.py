@@ -1,0 +1,106 @@
+"""Bad suites and profiles: a clear message naming the file and key, exit code 2, nothing written."""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bench.config import load_profile, load_suite
+from bench.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = (REPO / "suites" / "smoke.toml").read_text()
+
+
+def write_suite(tmp_path, text: str) -> Path:
+    p = tmp_path / "suite.toml"
+    p.write_text(text)
+    return p
+
+
+def edit(old: str, new: str) -> str:
+    assert old in SMOKE, old
+    return SMOKE.replace(old, new, 1)
+
+
+def test_shipped_suites_and_profiles_validate():
+    for name in ("default", "smoke"):
+        suite, _ = load_suite(name)
+        assert suite.name == name
+        load_profile(suite.default_profile)
+    for p in (REPO / "profiles").glob("*.toml"):
+        assert load_profile(str(p)).price_usd_per_hour > 0
+
+
+@pytest.mark.parametrize("text, words", [
+    (edit("max_steps = 2", "max_stepz = 2"), ["finetune.max_stepz", "did you mean 'max_steps'"]),
+    (edit("batch_size = 16", "batch_size = \"sixteen\""), ["finetune.batch_size", "integer"]),
+    (edit("batch_sizes = [1, 4]", "batch_sizes = [0, 4]"), ["measure.batch_sizes[0]", "greater than or equal to 1"]),
+    (edit('name = "onnx"\nchain = ["full", "onnx"]', 'name = "onnx"\nchain = ["full", "onxx"]'),
+     ["variants[1]", "unknown build step 'onxx'", "did you mean 'onnx'"]),
+    (edit('name = "onnx"\nchain = ["full", "onnx"]', 'name = "x"\nchain = ["onnx"]'), ["needs a built parent"]),
+    (edit('name = "onnx"\nchain = ["full", "onnx"]', 'name = "onnx"\nchain = ["full", "onnx"]\nruntime = "trt"'),
+     ["unknown runtime 'trt'"]),
+    (edit("seq_len = 16", "seq_len = 99"), ["slo.seq_len 99 is not one of measure.seq_lengths"]),
+    (edit("[model]", "[model]\ntrust_remote = true"), ["model.trust_remote", "did you mean 'trust_remote_code'"]),
+    (SMOKE.replace("[slo]", "[slo\n"), ["not valid TOML"]),
+    (edit('name = "smoke"\n', ''), ["missing required key 'name'"]),
+])
+def test_bad_suites_name_the_key(tmp_path, text, words):
+    path = write_suite(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_suite(str(path))
+    message = str(err.value)
+    assert str(path) in message
+    for w in words:
+        assert w in message, message
+
+
+def test_bad_profile_price(tmp_path):
+    d = tmp_path / "profiles"
+    d.mkdir()
+    good = tomllib.loads((REPO / "profiles" / "aws-c7a-large.toml").read_text())
+    text = (REPO / "profiles" / "aws-c7a-large.toml").read_text().replace(
+        f"price_usd_per_hour = {good['price_usd_per_hour']}", "price_usd_per_hour = -1")
+    (d / "neg.toml").write_text(text)
+    with pytest.raises(ConfigError, match="price_usd_per_hour.*greater than 0"):
+        load_profile(str(d / "neg.toml"))
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "no-such-suite"], "no suite named 'no-such-suite'"),
+    (["run", "smoke", "--profile", "no-such-profile"], "no profile named 'no-such-profile'"),
+    (["run", "smoke", "--only", "nope"], "--only names variants not in the suite: nope"),
+    (["run", "smoke", "--profile", "aws-g5-xlarge"], "no NVIDIA GPU was found"),
+    (["run", "smoke", "--set", "task.dataset=missing.csv"], "file not found"),
+    (["run", "smoke", "--set", "measure.batch_sizes=[0]"], "measure.batch_sizes[0]"),
+    (["report", "nowhere"], "not found"),
+])
+def test_cli_errors_exit_2_and_write_nothing(tmp_path, args, words):
+    if args[0] == "run" and args[1] == "smoke" and "aws-g5" in " ".join(args) and _has_gpu():
+        pytest.skip("a GPU is present, so the CUDA profile is valid here")
+    out = run_cli(*args, "--out", str(tmp_path / "results"), cwd=tmp_path) if args[0] == "run" else run_cli(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert words in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def _has_gpu() -> bool:
+    import shutil
+
+    return shutil.which("nvidia-smi") is not None
+
+
+def test_help_is_instant_and_does_not_import_torch():
+    code = "import sys; from bench.cli import app; import bench.config, bench.registry; bench.registry.load_all(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+    helped = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "run" in helped.stdout

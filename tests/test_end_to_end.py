@@ -1,0 +1,93 @@
+"""`bench run suites/smoke.toml` in a subprocess, on a tiny model and dataset made in the test."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRED_OFFLINE = ("latency", "throughput_samples_per_s", "memory", "cost", "model", "settings")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, tiny_model_dir, tiny_csv):
+    out = tmp_path_factory.mktemp("results")
+    cache = tmp_path_factory.mktemp("cache")
+    cmd = [sys.executable, "-m", "bench", "run", str(REPO / "suites" / "smoke.toml"), "--out", str(out),
+           "--set", f"model.base={tiny_model_dir}", "--set", f"task.dataset={tiny_csv}",
+           "--set", "finetune.max_steps=20", "--set", "finetune.epochs=6", "--set", "finetune.learning_rate=1e-3"]
+    env = {**__import__("os").environ, "BENCH_CACHE_DIR": str(cache)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    return done, out, cmd, env
+
+
+def run_dir_of(out: Path) -> Path:
+    (d,) = list((out / "smoke").iterdir())
+    return d
+
+
+def test_run_succeeds_and_writes_the_run_directory(smoke_run):
+    done, out, _, _ = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    d = run_dir_of(out)
+    for name in ("run.json", "cells.csv", "report.md", "report.html", "data/test.jsonl"):
+        assert (d / name).is_file(), name
+    assert "report:" in done.stderr and str(d / "report.html") in done.stderr
+
+
+def test_every_record_has_the_required_fields(smoke_run):
+    _, out, _, _ = smoke_run
+    run = json.loads((run_dir_of(out) / "run.json").read_text())
+    assert run["schema_version"] == 1 and run["status"] == "finished"
+    env = run["environment"]
+    for key in ("git", "packages", "cpu_model", "cpu_flags", "python"):
+        assert key in env
+    assert run["profile"]["name"] == "aws-c7a-large" and run["data"]["test"]["sha256"]
+    ids = {c["cell_id"] for c in run["cells"]}
+    assert ids == {"full/accuracy", "onnx/accuracy", "full/offline/bs1/seq16", "full/offline/bs4/seq16",
+                   "onnx/offline/bs1/seq16", "onnx/offline/bs4/seq16"}
+    for c in run["cells"]:
+        assert c["status"] == "ok", c
+        if c["scenario"] == "offline":
+            for key in REQUIRED_OFFLINE:
+                assert c[key], (c["cell_id"], key)
+            assert len(c["latency"]["samples_ms"]) >= 5 and c["cost"]["usd_per_million"] > 0
+        else:
+            q = c["quality"]
+            assert len(q["predictions"]) == run["data"]["test"]["rows"]
+            assert q["accuracy_ci95"][0] <= q["accuracy"] <= q["accuracy_ci95"][1]
+    build = run["builds"]["full"]["manifests"][0]
+    assert build["train"]["steps"] == 20 and build["train"]["wall_s"] > 0
+    onnx = run["builds"]["onnx"]["manifests"][-1]
+    assert onnx["max_abs_logit_diff_vs_parent"] < 1e-3
+
+
+def test_onnx_predicts_what_pytorch_predicts(smoke_run):
+    _, out, _, _ = smoke_run
+    cells = {c["cell_id"]: c for c in json.loads((run_dir_of(out) / "run.json").read_text())["cells"]}
+    a, b = cells["full/accuracy"]["quality"]["predictions"], cells["onnx/accuracy"]["quality"]["predictions"]
+    assert sum(x == y for x, y in zip(a, b, strict=True)) / len(a) >= 0.97
+
+
+def test_cells_csv_matches_the_record(smoke_run):
+    _, out, _, _ = smoke_run
+    rows = list(csv.DictReader(open(run_dir_of(out) / "cells.csv")))
+    assert len(rows) == 4 and {r["variant"] for r in rows} == {"full", "onnx"}
+
+
+def test_second_run_reuses_cached_artifacts_and_report_rerenders(smoke_run):
+    done, out, cmd, env = smoke_run
+    again = subprocess.run(cmd + ["--only", "onnx"], capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    dirs = sorted((out / "smoke").iterdir())
+    assert len(dirs) == 2  # a new run directory; the first is untouched
+    assert not list((dirs[-1] / "logs").glob("build-*.log"))  # nothing rebuilt
+    first = dirs[0] / "report.html"
+    before = first.read_text()
+    first.unlink()
+    rerender = subprocess.run([sys.executable, "-m", "bench", "report", str(dirs[0])], capture_output=True, text=True, timeout=120)
+    assert rerender.returncode == 0, rerender.stderr
+    assert first.read_text() == before

@@ -1,0 +1,51 @@
+import re
+
+from bench.record import save_run
+from bench.report.render import build_view, write_report
+from bench.report.rows import cell_rows, recommend
+from tests.golden import golden_run
+
+
+def test_recommendation_is_cheapest_within_slo_and_floor():
+    run = golden_run()
+    rec = recommend(run, cell_rows(run))
+    assert rec["reference_variant"] == "full" and rec["accuracy_floor"] == 0.99 * 0.80
+    c = rec["choice"]
+    assert (c["variant"], c["batch_size"]) == ("onnx", 8)  # tiny is cheaper but below the floor
+
+
+def test_no_choice_says_why():
+    run = golden_run()
+    run = run.__class__(**{**run.__dict__, "suite": {**run.suite, "slo": {**run.suite["slo"], "p99_ms": 1.0}}})
+    rec = recommend(run, cell_rows(run))
+    assert rec["choice"] is None and "no cell meets the p99 SLO of 1 ms" in rec["why_none"]
+
+
+def test_frontier_and_unsupported_cells_in_the_view():
+    view = build_view(golden_run())
+    front = {(p["variant"], p["batch_size"]) for p in view["frontier"]}
+    assert ("tiny", 8) in front and ("onnx", 1) in front
+    assert ("full", 8) not in front  # onnx bs8 is more accurate-or-equal, cheaper and faster
+    assert [c.cell_id for c in view["failed"]] == ["trt/offline/bs8/seq64"]
+
+
+def test_reports_are_written_from_the_record_alone(tmp_path):
+    save_run(tmp_path, golden_run())
+    paths = write_report(tmp_path)
+    md = paths["md"].read_text()
+    assert "**onnx** (onnxruntime) at batch size 8" in md
+    assert "trt/offline/bs8/seq64" in md and "unsupported" in md
+    html = paths["html"].read_text()
+    assert html.count("<svg") == 2
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # self-contained: nothing fetched
+    csv = paths["csv"].read_text().splitlines()
+    assert csv[0].startswith("variant,steps,runtime,batch_size,seq_len,status")
+    assert len(csv) == 1 + 6
+
+
+def test_strings_from_data_and_config_are_escaped(tmp_path):
+    evil = "<script>alert(1)</script>"
+    save_run(tmp_path, golden_run(label_names=(evil, "b", "c"), suite_name="x<img src=x onerror=alert(1)>"))
+    html = write_report(tmp_path)["html"].read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "<img src=x" not in html

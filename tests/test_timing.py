@@ -1,0 +1,49 @@
+from bench.timing import StopRule, time_calls
+
+
+class FakeClock:
+    """Each call to the timed function advances time by `step_ns`; reading the clock costs nothing."""
+
+    def __init__(self, step_ns: int):
+        self.now, self.step_ns, self.calls = 0, step_ns, []
+
+    def __call__(self) -> int:
+        return self.now
+
+    def work(self, i: int) -> None:
+        self.calls.append(i)
+        self.now += self.step_ns
+
+
+def test_min_iterations_dominates_when_calls_are_slow_enough():
+    clock = FakeClock(step_ns=10_000_000)  # 10 ms per call
+    rule = StopRule(warmup_iterations=3, min_iterations=50, min_duration_s=0.1, max_duration_s=10)
+    out = time_calls(clock.work, rule, clock=clock)
+    assert len(out.warmup_ns) == 3 and len(out.samples_ns) == 50
+    assert out.stopped_by == "rule"
+    assert clock.calls[:4] == [0, 1, 2, 3]  # warm-up calls come first and are not samples
+
+
+def test_min_duration_dominates_for_fast_calls():
+    clock = FakeClock(step_ns=1_000_000)  # 1 ms
+    rule = StopRule(warmup_iterations=0, min_iterations=5, min_duration_s=0.2, max_duration_s=10)
+    out = time_calls(clock.work, rule, clock=clock)
+    assert len(out.samples_ns) == 200
+    assert all(s == 1_000_000 for s in out.samples_ns)
+
+
+def test_max_duration_cuts_slow_cells_and_says_so():
+    clock = FakeClock(step_ns=3_000_000_000)  # 3 s
+    rule = StopRule(warmup_iterations=1, min_iterations=20, min_duration_s=1, max_duration_s=10)
+    out = time_calls(clock.work, rule, clock=clock)
+    assert len(out.samples_ns) == 4 and out.stopped_by == "max_duration"
+
+
+def test_synchronize_runs_inside_the_timed_region():
+    clock = FakeClock(step_ns=1_000)
+
+    def sync():
+        clock.now += 5_000  # the device finishing its queued work
+
+    out = time_calls(clock.work, StopRule(0, 3, 0, 1), clock=clock, synchronize=sync)
+    assert list(out.samples_ns) == [6_000, 6_000, 6_000]
