@@ -25,18 +25,22 @@ def _console():
 
 
 @app.command()
-def run(suite: Annotated[str, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")],
+def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")] = None,
         profile: Annotated[str | None, typer.Option(help="Hardware profile name or path; default: the suite's.")] = None,
         out: Annotated[Path, typer.Option(help="Root folder for run directories.")] = Path("results"),
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
-        set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None):
+        set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None,
+        resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run directory: measure only its missing cells.")] = None):
     """Fine-tune, build each variant, measure every cell, and write a new run directory with its report."""
     from bench.report.render import write_report
     from bench.report.terminal import print_summary
     from bench.runner import run_suite
 
     console = _console()
-    run_dir, code = run_suite(suite, profile_name=profile, out_root=out, only=only, overrides=set_, console=console)
+    if suite is None and resume is None:
+        raise BenchError("name a SUITE (see `bench suites`) or give --resume RUN_DIR")
+    run_dir, code = run_suite(suite, profile_name=profile, out_root=out, only=only, overrides=set_, resume=resume,
+                              console=console)
     paths = write_report(run_dir)
     print_summary(run_dir, console)
     console.print(f"\nreport: [bold]{paths['html']}[/]\n        {paths['md']}\n        {paths['csv']}")

@@ -76,13 +76,20 @@ class Variant(Strict):
 
     @property
     def steps(self) -> list[str]:
-        return list(self.chain) if self.chain else self.name.split("+")
+        """The build chain: `chain` as written, or the name split on "+" with implicit parents added."""
+        if self.chain:
+            return list(self.chain)
+        from bench.registry import expand_chain, load_all
+
+        load_all()
+        return expand_chain(self.name.split("+"))
 
 
 class Measure(Strict):
     batch_sizes: list[PosInt] = Field(min_length=1)
     seq_lengths: list[Annotated[int, Field(ge=2, le=8192)]] = Field(min_length=1)
     warmup_iterations: int = Field(5, ge=0)
+    max_warmup_s: float = Field(10.0, gt=0)  # warm-up stops early once it has taken this long
     min_iterations: PosInt = 20
     min_duration_s: float = Field(2.0, ge=0)
     max_duration_s: float = Field(60.0, gt=0)

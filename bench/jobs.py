@@ -33,8 +33,9 @@ def build(job: dict, progress) -> dict:
     from bench.timing import wall_clock_s
 
     step = STEPS[job["step"]]
-    if job["device"] not in step.devices:
-        raise Unsupported(f"step {step.name} does not run on {job['device']} (it supports {sorted(step.devices)})")
+    reason = step.why_unsupported(job["device"])
+    if reason:
+        raise Unsupported(reason)
     ctx = BuildContext(
         out_dir=Path(job["out_dir"]), parent_dir=Path(job["parent_dir"]) if job["parent_dir"] else None,
         base_model_dir=Path(job["base_model_dir"]), params=step.params.model_validate(job["params"]),

@@ -80,3 +80,48 @@ def forward_input_names(model) -> tuple[str, ...]:
 
     params = inspect.signature(model.forward).parameters
     return tuple(n for n in ("input_ids", "attention_mask", "token_type_ids") if n in params)
+
+
+ARTIFACT_INFO = "bench_artifact.json"  # what a loader must know beyond config.json (LoRA base, pruned shapes)
+
+
+def read_artifact_info(directory: Path) -> dict:
+    path = Path(directory) / ARTIFACT_INFO
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_artifact_info(directory: Path, info: dict) -> None:
+    (Path(directory) / ARTIFACT_INFO).write_text(json.dumps(info, indent=1, sort_keys=True))
+
+
+def load_artifact_model(directory: Path, *, attn_implementation: str | None = None, dtype="auto"):
+    """Load any Hugging Face-format artifact bench builds: plain, structurally pruned, or LoRA adapters."""
+    info = read_artifact_info(directory)
+    if info.get("kind") == "lora":
+        from peft import PeftModel
+
+        base = load_classifier(Path(info["base_model_dir"]), len(info["label_names"]), info["label_names"],
+                               attn_implementation=attn_implementation)
+        return PeftModel.from_pretrained(base, str(directory)).eval()
+    if "pruned" in info:
+        return load_pruned(Path(directory), info["pruned"], attn_implementation=attn_implementation)
+    return load_classifier(Path(directory), dtype=dtype, attn_implementation=attn_implementation)
+
+
+def load_pruned(directory: Path, pruned: dict, *, attn_implementation: str | None = None):
+    """Rebuild the pruned shapes from the config, then load the saved weights strictly."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from bench.surgery import resize_to
+
+    config = AutoConfig.from_pretrained(str(directory))
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    model = AutoModelForSequenceClassification.from_config(config)
+    resize_to(model, pruned["heads_per_layer"], pruned["ffn_per_layer"])
+    state = load_file(str(directory / "model.safetensors"))
+    model.load_state_dict(state, strict=True)
+    dtype = next(iter(state.values())).dtype
+    return model.to(dtype if dtype.is_floating_point else torch.float32).eval()

@@ -82,6 +82,7 @@ class RunRecord:
     profile: dict
     environment: dict
     data: dict = field(default_factory=dict)
+    variants: tuple[str, ...] = ()  # the variants this run measures (the suite's, or those given with --only)
     builds: dict = field(default_factory=dict)  # variant -> build manifest or failure
     cells: tuple[CellRecord, ...] = ()
     status: str = "running"  # running | finished | interrupted
@@ -99,6 +100,7 @@ class RunRecord:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["cells"] = [c.to_dict() for c in self.cells]
+        d["variants"] = list(self.variants)
         return d
 
     def to_json(self) -> str:
@@ -108,6 +110,7 @@ class RunRecord:
     def from_dict(cls, d: dict) -> RunRecord:
         d = dict(d)
         d["cells"] = tuple(CellRecord.from_dict(c) for c in d.get("cells", []))
+        d["variants"] = tuple(d.get("variants", ()))
         return cls(**d)
 
 

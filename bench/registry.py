@@ -30,6 +30,15 @@ class StepSpec:
     devices: frozenset[str] = frozenset({"cpu", "cuda"})
     # Bump when the step's code changes what it builds, so cached artifacts are rebuilt.
     version: int = 1
+    # Returns None where the step can build here, else why not (runs in the worker, may import heavy things).
+    unsupported_reason: Callable[[str], str | None] | None = None
+    # The artifact depends on the GPU and library versions it was built with (a TensorRT engine).
+    hardware_specific: bool = False
+
+    def why_unsupported(self, device: str) -> str | None:
+        if device not in self.devices:
+            return f"step '{self.name}' runs on {' or '.join(sorted(self.devices))}, and this run's device is {device}"
+        return self.unsupported_reason(device) if self.unsupported_reason else None
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,27 @@ class RuntimeSpec:
 
 STEPS: dict[str, StepSpec] = {}
 RUNTIMES: dict[str, RuntimeSpec] = {}
-DEFAULT_RUNTIME_FOR_FORMAT = {"hf": "torch", "onnx": "onnxruntime"}
+DEFAULT_RUNTIME_FOR_FORMAT = {"hf": "torch", "hf-lora": "torch", "onnx": "onnxruntime", "trt": "tensorrt"}
+ROOT_STEP = "full"  # the step a chain starts from when its first step needs a parent
+
+
+def expand_chain(names: list[str]) -> list[str]:
+    """Insert the parents a "+"-named chain leaves implicit: "distilled+int8" is
+    full -> distilled -> onnx -> int8. Unknown names are left for validation to report."""
+    out: list[str] = []
+    fmt: str | None = None
+    for name in names:
+        step = STEPS.get(name)
+        if step is not None and step.input_formats:
+            if fmt is None:
+                out.append(ROOT_STEP)
+                fmt = STEPS[ROOT_STEP].output_format
+            if fmt not in step.input_formats and "onnx" in step.input_formats and fmt == "hf":
+                out.append("onnx")
+                fmt = "onnx"
+        out.append(name)
+        fmt = step.output_format if step is not None else fmt
+    return out
 
 
 def register_step(spec: StepSpec) -> StepSpec:

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,8 +105,13 @@ def build_chain(ctx: RunContext, variant: Variant, verified: dict[str, dict]) ->
     for step_name in variant.steps:
         step = STEPS[step_name]
         params = step_params(ctx.suite, step_name).model_dump()
-        key = artifacts.content_key({"step": step_name, "version": step.version, "params": params,
-                                     "parent": parent_key or _first_step_inputs(ctx)})
+        payload = {"step": step_name, "version": step.version, "params": params,
+                   "parent": parent_key or _first_step_inputs(ctx)}
+        if step.hardware_specific:  # e.g. a TensorRT engine is valid only for its GPU and TensorRT version
+            env = ctx.record.environment
+            payload["hardware"] = {"gpu_name": env.get("gpu_name"), "gpu_driver": env.get("gpu_driver"),
+                                   "packages": env.get("packages")}
+        key = artifacts.content_key(payload)
         final = artifacts.artifact_dir(step_name, key)
         if key not in verified:
             with artifacts.build_lock(final):
@@ -167,7 +173,7 @@ def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, 
         job.update(max_length=ctx.suite.finetune.max_length, eval_batch_size=m.eval_batch_size)
     else:
         job.update(batch_size=bs, seq_len=seq, stop_rule={
-            "warmup_iterations": m.warmup_iterations, "min_iterations": m.min_iterations,
+            "warmup_iterations": m.warmup_iterations, "max_warmup_s": m.max_warmup_s, "min_iterations": m.min_iterations,
             "min_duration_s": m.min_duration_s, "max_duration_s": m.max_duration_s})
     return job
 
@@ -197,12 +203,12 @@ def measure_cell(ctx: RunContext, variant: Variant, artifact: Path, manifest: di
                       quality=r.get("quality"), cost=cost)
 
 
-def _variant_not_built(ctx: RunContext, variant: Variant, outcome: launcher.Outcome) -> None:
+def _variant_not_built(ctx: RunContext, variant: Variant, outcome: launcher.Outcome, todo: list) -> None:
     status = "unsupported" if outcome.status == "unsupported" else "failed"
     builds = {**ctx.record.builds, variant.name: {"status": status, "reason": outcome.reason,
                                                    "error_tail": outcome.error_tail}}
     ctx.save(builds=builds)
-    for scenario, bs, seq in plan_cells(ctx.suite, variant):
+    for scenario, bs, seq in todo:
         ctx.add_cell(CellRecord(
             cell_id=cell_id(variant.name, scenario, bs, seq), variant=variant.name, steps=tuple(variant.steps),
             runtime=runtime_of(variant), scenario=scenario, batch_size=bs, seq_len=seq, status=status,
@@ -225,22 +231,23 @@ def _echo_cell(console: Console, cell: CellRecord) -> None:
                       f"{cell.throughput_samples_per_s:.1f}/s  ${cell.cost['usd_per_million']:.3f}/1M{warn}")
 
 
-def run_suite(suite_ref: str, *, profile_name: str | None = None, out_root: Path = Path("results"),
-              only: list[str] | None = None, overrides: list[str] | None = None,
-              console: Console | None = None) -> tuple[Path, int]:
+def _select_variants(suite: Suite, only: list[str] | None, where: str) -> list[Variant]:
+    if not only:
+        return list(suite.variants)
+    known = {v.name for v in suite.variants}
+    unknown = [o for o in only if o not in known]
+    if unknown:
+        raise ConfigError(where, f"--only names variants not in the suite: {', '.join(unknown)}; "
+                          f"the suite has: {', '.join(sorted(known))}")
+    return [v for v in suite.variants if v.name in only]
+
+
+def _start(suite_ref: str, profile_name: str | None, out_root: Path, overrides, only, console: Console) -> dict:
     from bench.models import resolve_base_model
 
-    console = console or Console(stderr=True)
     suite, suite_path = load_suite(suite_ref, overrides)
     profile = load_profile(profile_name or suite.default_profile)
-    variants = suite.variants
-    if only:
-        known = {v.name for v in variants}
-        unknown = [o for o in only if o not in known]
-        if unknown:
-            raise ConfigError(str(suite_path), f"--only names variants not in the suite: {', '.join(unknown)}; "
-                              f"the suite has: {', '.join(sorted(known))}")
-        variants = [v for v in variants if v.name in only]
+    variants = _select_variants(suite, only, str(suite_path))
     env = collect_environment(REPO_ROOT)
     if profile.device == "cuda" and not env.get("gpu_name"):
         raise ConfigError(f"profiles/{profile.name}.toml", "this profile is for a CUDA GPU, and no NVIDIA GPU "
@@ -257,44 +264,117 @@ def run_suite(suite_ref: str, *, profile_name: str | None = None, out_root: Path
     record = RunRecord(run_id=run_dir.name, suite_name=suite.name, suite=suite.model_dump(),
                        suite_path=str(suite_path), profile=profile.model_dump(), environment=env,
                        data={**data.summary(), "base_model": {"path": str(base_model_dir), "sha256": base_hash}},
-                       started_at=utc_now())
+                       variants=tuple(v.name for v in variants), started_at=utc_now())
+    return dict(suite=suite, profile=profile, run_dir=run_dir, data=data, base_model_dir=base_model_dir,
+                base_hash=base_hash, record=record, variants=variants)
+
+
+RESUME_CHECKED = ("cpu_model", "cpu_count", "gpu_name")
+RESUME_PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "peft", "tensorrt")
+
+
+def _resume(run_dir: Path, only, console: Console) -> dict:
+    """Reopen a run: same suite, profile, data and model as recorded, on the same kind of machine."""
+    from bench.config import check_variants
+    from bench.data import read_split
+    from bench.record import load_run
+
+    record = load_run(run_dir)
+    suite = Suite.model_validate(record.suite)
+    check_variants(suite, record.suite_path)
+    profile = Profile.model_validate(record.profile)
+    env = collect_environment(REPO_ROOT)
+    before = record.environment
+    differ = [k for k in RESUME_CHECKED if env.get(k) != before.get(k)]
+    differ += [f"{p} {before.get('packages', {}).get(p)} -> {env['packages'].get(p)}" for p in RESUME_PACKAGES
+               if env["packages"].get(p) != before.get("packages", {}).get(p)]
+    if differ:
+        raise BenchError(f"{run_dir}: cannot resume here, the environment differs from the run's "
+                         f"({'; '.join(differ)}); start a new run instead")
+    splits = {}
+    for name in ("train", "val", "test"):
+        split = read_split(run_dir / "data" / f"{name}.jsonl")
+        if split.sha256() != record.data[name]["sha256"]:
+            raise BenchError(f"{run_dir / 'data' / (name + '.jsonl')}: does not match the sha256 in run.json")
+        splits[name] = split
+    data = TaskData(tuple(record.data["label_names"]), splits["train"], splits["val"], splits["test"],
+                    record.data.get("cleaning", {}))
+    base_model_dir = Path(record.data["base_model"]["path"])
+    base_hash = artifacts.model_dir_hash(base_model_dir) if base_model_dir.is_dir() else None
+    if base_hash != record.data["base_model"]["sha256"]:
+        raise BenchError(f"{base_model_dir}: the base model is missing or changed since the run started")
+    (run_dir / "logs").mkdir(exist_ok=True)
+    record = dataclasses.replace(record, status="running")
+    return dict(suite=suite, profile=profile, run_dir=run_dir, data=data, base_model_dir=base_model_dir,
+                base_hash=base_hash, record=record,
+                variants=_select_variants(suite, only or list(record.variants) or None, record.suite_path))
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_suite(suite_ref: str | None, *, profile_name: str | None = None, out_root: Path = Path("results"),
+              only: list[str] | None = None, overrides: list[str] | None = None, resume: Path | None = None,
+              console: Console | None = None) -> tuple[Path, int]:
+    console = console or Console(stderr=True)
+    if resume is not None:
+        if suite_ref or profile_name or overrides:
+            raise BenchError("--resume takes the suite, profile and settings from the run; give no SUITE, "
+                             "--profile or --set with it")
+        parts = _resume(resume, only, console)
+    else:
+        parts = _start(suite_ref, profile_name, out_root, overrides, only, console)
+    suite, profile, run_dir = parts["suite"], parts["profile"], parts["run_dir"]
     threads = resolve_threads(suite.measure.threads)
+    done = len(parts["record"].cells)
     console.print(f"bench: suite [bold]{suite.name}[/] on profile [bold]{profile.name}[/] "
-                  f"({profile.instance}, ${profile.price_usd_per_hour}/h), {threads} threads -> {run_dir}")
+                  f"({profile.instance}, ${profile.price_usd_per_hour}/h), {threads} threads -> {run_dir}"
+                  + (f" (resuming: {done} cells already measured)" if resume else ""))
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=False)
-    ctx = RunContext(suite, suite_path.parent, profile, run_dir, data, base_model_dir, base_hash, threads,
-                     console, progress, record)
+    ctx = RunContext(suite, Path(parts["record"].suite_path).parent, profile, run_dir, parts["data"],
+                     parts["base_model_dir"], parts["base_hash"], threads, console, progress, parts["record"])
     ctx.save()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C
     try:
         with progress:
-            measure_all(ctx, variants)
+            measure_all(ctx, parts["variants"])
     except KeyboardInterrupt:
         ctx.save(status="interrupted", finished_at=utc_now())
-        console.print(f"[yellow]interrupted; every finished cell is in {run_dir / 'run.json'}")
+        console.print(f"[yellow]interrupted; every finished cell is in {run_dir / 'run.json'}; "
+                      f"continue with: bench run --resume {run_dir}")
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     ctx.save(status="finished", finished_at=utc_now())
     failed = sum(c.status == "failed" for c in ctx.record.cells)
     return run_dir, (EXIT_FAILED_CELLS if failed else EXIT_OK)
 
 
 def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
-    total = sum(len(plan_cells(ctx.suite, v)) for v in variants)
+    def missing(v: Variant) -> list:
+        return [c for c in plan_cells(ctx.suite, v) if ctx.record.cell(cell_id(v.name, *c)) is None]
+
+    total = sum(len(missing(v)) for v in variants)
     overall = ctx.progress.add_task("cells", total=total)
     verified: dict[str, dict] = {}
     for variant in variants:
+        todo = missing(variant)
+        if not todo:
+            continue
         ctx.progress.update(overall, description=f"building {variant.name}")
         artifact, manifests, failure = build_chain(ctx, variant, verified)
         if failure is not None:
-            _variant_not_built(ctx, variant, failure)
-            ctx.progress.advance(overall, len(plan_cells(ctx.suite, variant)))
+            _variant_not_built(ctx, variant, failure, todo)
+            ctx.progress.advance(overall, len(todo))
             for cell in ctx.record.cells:
                 if cell.variant == variant.name:
                     _echo_cell(ctx.console, cell)
             continue
         ctx.save(builds={**ctx.record.builds, variant.name: {"status": "ok", "artifact_dir": str(artifact),
                                                             "manifests": manifests}})
-        for scenario, bs, seq in plan_cells(ctx.suite, variant):
+        for scenario, bs, seq in todo:
             ctx.progress.update(overall, description=f"measuring {cell_id(variant.name, scenario, bs, seq)}")
             cell = measure_cell(ctx, variant, artifact, manifests[-1], scenario, bs, seq)
             ctx.add_cell(cell)

@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class StopRule:
-    """Discard `warmup_iterations`, then time until both minimums are met, or `max_duration_s` passes."""
+    """Discard `warmup_iterations` (fewer if they take `max_warmup_s`), then time until both minimums are
+    met, or `max_duration_s` passes."""
 
     warmup_iterations: int
     min_iterations: int
     min_duration_s: float
     max_duration_s: float
+    max_warmup_s: float = float("inf")
 
     def satisfied(self, iterations: int, elapsed_s: float) -> bool:
         return iterations >= self.min_iterations and elapsed_s >= self.min_duration_s
@@ -47,15 +49,17 @@ def time_calls(call: Callable[[int], object], rule: StopRule, *,
                clock: Callable[[], int] = time.perf_counter_ns,
                synchronize: Callable[[], None] = lambda: None) -> LatencySamples:
     """Time `call(i)` for i = 0, 1, ...; the caller prepares inputs beforehand, outside this region."""
-    warmup = []
+    warmup: list[int] = []
     for i in range(rule.warmup_iterations):
         t0 = clock()
         call(i)
         synchronize()
         warmup.append(clock() - t0)
+        if sum(warmup) / 1e9 >= rule.max_warmup_s:
+            break
     samples: list[int] = []
     start = clock()
-    i = rule.warmup_iterations
+    i = len(warmup)
     while True:
         t0 = clock()
         call(i)

@@ -47,8 +47,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     d = tmp_path_factory.mktemp("tiny-bert")
     words = sorted({w for t, _ in tiny_texts() for w in t.split()} | {str(i) for i in range(10)})
-    (d / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True).save_pretrained(d)
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)  # transformers 5 takes the vocab itself
+    assert tokenizer.unk_token_id not in tokenizer("love the service")["input_ids"]
+    tokenizer.save_pretrained(d)
     config = BertConfig(vocab_size=len(words) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=64)
     torch.manual_seed(0)

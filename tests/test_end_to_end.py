@@ -1,6 +1,7 @@
 """`bench run suites/smoke.toml` in a subprocess, on a tiny model and dataset made in the test."""
 
 import csv
+import itertools
 import json
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_OFFLINE = ("latency", "throughput_samples_per_s", "memory", "cost", "model", "settings")
+VARIANTS = ("full", "onnx", "int8", "lora", "distilled+int8", "tensorrt-fp16")
+MANIFEST_KEYS = ("step", "key", "parent", "chain", "params", "parameters", "size_on_disk_bytes", "build_wall_s", "files")
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +21,15 @@ def smoke_run(tmp_path_factory, tiny_model_dir, tiny_csv):
     cache = tmp_path_factory.mktemp("cache")
     cmd = [sys.executable, "-m", "bench", "run", str(REPO / "suites" / "smoke.toml"), "--out", str(out),
            "--set", f"model.base={tiny_model_dir}", "--set", f"task.dataset={tiny_csv}",
-           "--set", "finetune.max_steps=20", "--set", "finetune.epochs=6", "--set", "finetune.learning_rate=1e-3"]
+           "--set", "finetune.max_steps=20", "--set", "finetune.epochs=6", "--set", "finetune.learning_rate=1e-3",
+           "--set", "steps.distilled.layers=1"]
     env = {**__import__("os").environ, "BENCH_CACHE_DIR": str(cache)}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     return done, out, cmd, env
 
 
 def run_dir_of(out: Path) -> Path:
-    (d,) = list((out / "smoke").iterdir())
-    return d
+    return sorted((out / "smoke").iterdir())[0]
 
 
 def test_run_succeeds_and_writes_the_run_directory(smoke_run):
@@ -45,11 +48,13 @@ def test_every_record_has_the_required_fields(smoke_run):
     env = run["environment"]
     for key in ("git", "packages", "cpu_model", "cpu_flags", "python"):
         assert key in env
-    assert run["profile"]["name"] == "aws-c7a-large" and run["data"]["test"]["sha256"]
+    assert run["profile"]["name"] == "aws-c6a-large" and run["data"]["test"]["sha256"]
     ids = {c["cell_id"] for c in run["cells"]}
-    assert ids == {"full/accuracy", "onnx/accuracy", "full/offline/bs1/seq16", "full/offline/bs4/seq16",
-                   "onnx/offline/bs1/seq16", "onnx/offline/bs4/seq16"}
+    assert ids == {f"{v}/{s}" for v in VARIANTS for s in ("accuracy", "offline/bs4/seq16")}
     for c in run["cells"]:
+        if c["variant"] == "tensorrt-fp16":
+            assert c["status"] == "unsupported" and "cuda" in c["reason"], c
+            continue
         assert c["status"] == "ok", c
         if c["scenario"] == "offline":
             for key in REQUIRED_OFFLINE:
@@ -63,6 +68,15 @@ def test_every_record_has_the_required_fields(smoke_run):
     assert build["train"]["steps"] == 20 and build["train"]["wall_s"] > 0
     onnx = run["builds"]["onnx"]["manifests"][-1]
     assert onnx["max_abs_logit_diff_vs_parent"] < 1e-3
+    chain = run["builds"]["distilled+int8"]["manifests"]
+    assert [m["step"] for m in chain] == ["full", "distilled", "onnx", "int8"]
+    assert chain[0]["key"] == build["key"]  # the shared parent was built once
+    for parent, child in itertools.pairwise(chain):
+        assert child["parent"] == parent["key"]
+    for m in chain:
+        for key in MANIFEST_KEYS:
+            assert key in m, (m["step"], key)
+    assert run["builds"]["tensorrt-fp16"]["status"] == "unsupported"
 
 
 def test_onnx_predicts_what_pytorch_predicts(smoke_run):
@@ -75,7 +89,7 @@ def test_onnx_predicts_what_pytorch_predicts(smoke_run):
 def test_cells_csv_matches_the_record(smoke_run):
     _, out, _, _ = smoke_run
     rows = list(csv.DictReader(open(run_dir_of(out) / "cells.csv")))
-    assert len(rows) == 4 and {r["variant"] for r in rows} == {"full", "onnx"}
+    assert len(rows) == len(VARIANTS) and {r["variant"] for r in rows} == set(VARIANTS)
 
 
 def test_second_run_reuses_cached_artifacts_and_report_rerenders(smoke_run):
@@ -91,3 +105,38 @@ def test_second_run_reuses_cached_artifacts_and_report_rerenders(smoke_run):
     rerender = subprocess.run([sys.executable, "-m", "bench", "report", str(dirs[0])], capture_output=True, text=True, timeout=120)
     assert rerender.returncode == 0, rerender.stderr
     assert first.read_text() == before
+
+
+def test_killed_run_resumes_to_the_same_cells(smoke_run, tmp_path):
+    """SIGKILL the parent mid-run: finished cells survive; --resume measures only what is missing."""
+    import signal
+    import time
+
+    _, out, cmd, env = smoke_run
+    only = ["--only", "full", "--only", "onnx", "--only", "int8"]  # artifacts are cached by the first run
+    cmd = [c if c != str(out) else str(tmp_path) for c in cmd] + only
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_json = None
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        found = list(tmp_path.glob("smoke/*/run.json"))
+        if found and len(json.loads(found[0].read_text())["cells"]) >= 2:
+            run_json = found[0]
+            break
+        time.sleep(0.5)
+    assert run_json is not None and proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = json.loads(run_json.read_text())
+    assert before["status"] == "running" and len(before["cells"]) >= 2  # a valid file, nothing lost
+    resumed = subprocess.run([sys.executable, "-m", "bench", "run", "--resume", str(run_json.parent)],
+                             capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = json.loads(run_json.read_text())
+    assert after["status"] == "finished"
+    for cell in before["cells"]:  # finished cells were kept as they were, not re-measured
+        assert next(c for c in after["cells"] if c["cell_id"] == cell["cell_id"]) == cell
+    full_run = json.loads((run_dir_of(out) / "run.json").read_text())
+    expected = {c["cell_id"] for c in full_run["cells"] if c["variant"] in ("full", "onnx", "int8")}
+    assert {c["cell_id"] for c in after["cells"]} == expected
+    assert "resuming" in resumed.stderr

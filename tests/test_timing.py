@@ -47,3 +47,11 @@ def test_synchronize_runs_inside_the_timed_region():
 
     out = time_calls(clock.work, StopRule(0, 3, 0, 1), clock=clock, synchronize=sync)
     assert list(out.samples_ns) == [6_000, 6_000, 6_000]
+
+
+def test_warmup_is_capped_by_time():
+    clock = FakeClock(step_ns=4_000_000_000)  # 4 s
+    rule = StopRule(warmup_iterations=5, min_iterations=2, min_duration_s=0, max_duration_s=60, max_warmup_s=6)
+    out = time_calls(clock.work, rule, clock=clock)
+    assert len(out.warmup_ns) == 2 and len(out.samples_ns) == 2
+    assert clock.calls == [0, 1, 2, 3]

@@ -14,7 +14,7 @@ from bench.report.rows import cell_rows, frontier_rows, recommend, recommendatio
 
 TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
                  ("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
-                 ("throughput_per_s", "samples/s"), ("usd_per_million", "USD/1M"), ("peak_rss_mib", "peak RSS MiB"),
+                 ("throughput_per_s", "samples/s"), ("speedup_vs_ref", "x full"), ("usd_per_million", "USD/1M"), ("peak_rss_mib", "peak RSS MiB"),
                  ("size_on_disk_mib", "size MiB"), ("status", "status")]
 
 
@@ -27,6 +27,8 @@ def fmt(key: str, value) -> str:
         return f"{value:.4f}" if value < 1 else f"{value:.2f}"
     if key.endswith("_ms"):
         return f"{value:.2f}"
+    if key == "speedup_vs_ref":
+        return f"{value:.2f}x"
     if key in ("throughput_per_s", "peak_rss_mib", "size_on_disk_mib"):
         return f"{value:,.1f}"
     return str(value)

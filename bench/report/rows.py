@@ -44,7 +44,17 @@ def cell_rows(run: RunRecord) -> list[dict]:
                        peak_rss_mib=(c.memory or {}).get("peak_rss_mib"))
         row.update(parameters=(c.model or {}).get("parameters"), size_on_disk_mib=(c.model or {}).get("size_on_disk_mib"))
         rows.append(row)
+    add_speedups(rows, reference_variant(run))
     return rows
+
+
+def add_speedups(rows: list[dict], reference: str | None) -> None:
+    """`speedup_vs_ref`: throughput over the reference variant's at the same batch size and length."""
+    ref = {(r["batch_size"], r["seq_len"]): r.get("throughput_per_s") for r in rows
+           if r["variant"] == reference and r["status"] == "ok"}
+    for r in rows:
+        base = ref.get((r["batch_size"], r["seq_len"]))
+        r["speedup_vs_ref"] = r["throughput_per_s"] / base if base and r.get("throughput_per_s") else math.nan
 
 
 def frontier_rows(rows: list[dict], seq_len: int) -> list[dict]:

@@ -1,3 +1,3 @@
 """Runtimes register themselves on import (see bench.registry)."""
 
-from bench.runtimes import onnxruntime, torch_eager  # noqa: F401
+from bench.runtimes import onnxruntime, tensorrt, torch_eager  # noqa: F401

@@ -19,7 +19,8 @@ class TorchSession(Session):
         self.device = device
         from bench.models import forward_input_names
 
-        self.input_names = forward_input_names(model)
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps the model
+        self.input_names = forward_input_names(inner)
 
     def prepare(self, encoded):
         return {k: self.torch.from_numpy(np.ascontiguousarray(encoded[k])).to(self.device)
@@ -45,10 +46,10 @@ class TorchSession(Session):
 def load(artifact_dir: Path, device: str, threads: int) -> TorchSession:
     import torch
 
-    from bench.models import load_classifier
+    from bench.models import load_artifact_model
 
     torch.set_num_threads(threads)
-    return TorchSession(load_classifier(artifact_dir, dtype="auto"), device)
+    return TorchSession(load_artifact_model(artifact_dir), device)
 
 
 def unsupported_reason(device: str) -> str | None:
@@ -61,5 +62,5 @@ def unsupported_reason(device: str) -> str | None:
 
 
 register_runtime(RuntimeSpec(name="torch", summary="PyTorch eager (transformers model)", load=load,
-                             formats=frozenset({"hf"}), devices=frozenset({"cpu", "cuda"}),
+                             formats=frozenset({"hf", "hf-lora"}), devices=frozenset({"cpu", "cuda"}),
                              unsupported_reason=unsupported_reason))

@@ -1,3 +1,3 @@
 """Build steps register themselves on import (see bench.registry). One module per step."""
 
-from bench.steps import full, onnx_export  # noqa: F401
+from bench.steps import distilled, full, int8, lora, onnx_export, precision, pruned, tensorrt  # noqa: F401

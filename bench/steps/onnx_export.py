@@ -14,6 +14,7 @@ from bench.registry import StepSpec, register_step
 from bench.steps.base import BuildContext
 
 OPSET = 17
+MAX_LOGIT_DIFF = 1e-2  # fp32 export + fusion: differences are ~1e-5; larger means a wrong graph
 ORT_OPTIMIZER_MODEL_TYPES = {"bert", "roberta", "distilbert", "electra", "xlm-roberta", "deberta-v2"}
 
 
@@ -42,11 +43,14 @@ def export(model, tokenizer, path: Path, texts) -> tuple[str, ...]:
 def optimize(raw: Path, out: Path, config) -> dict:
     from onnxruntime.transformers.optimizer import optimize_model
 
+    heads = {layer["heads"] for layer in layer_shapes} if (layer_shapes := getattr(config, "bench_layers", None)) else set()
     if config.model_type not in ORT_OPTIMIZER_MODEL_TYPES:
         shutil.copy(raw, out)
         return {"ort_transformer_optimizer": f"skipped: model_type '{config.model_type}' not supported by it"}
+    # A pruned model has fewer heads per layer than its config says: let the optimizer read them from the graph.
+    num_heads, hidden = (0, 0) if heads else (config.num_attention_heads, config.hidden_size)
     opt = optimize_model(str(raw), model_type="bert" if config.model_type == "bert" else config.model_type,
-                         num_heads=config.num_attention_heads, hidden_size=config.hidden_size, opt_level=1)
+                         num_heads=num_heads, hidden_size=hidden, opt_level=1)
     opt.save_model_to_file(str(out))
     fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
     return {"ort_transformer_optimizer": "applied", "fused_operators": fused}
@@ -70,23 +74,31 @@ def build(ctx: BuildContext) -> dict:
     from transformers import AutoConfig
 
     from bench.data import read_split
-    from bench.models import load_classifier, load_tokenizer
+    from bench.models import load_artifact_model, load_tokenizer, read_artifact_info
 
-    model = load_classifier(ctx.parent_dir, attn_implementation="eager")
+    info = read_artifact_info(ctx.parent_dir)
+    if info.get("kind") == "lora":
+        raise ValueError("export a merged model: use the chain lora -> merge -> onnx")
+    model = load_artifact_model(ctx.parent_dir, attn_implementation="eager").float()
     tokenizer = load_tokenizer(ctx.parent_dir)
     texts = read_split(ctx.val_path).texts or read_split(ctx.train_path).texts
     ctx.progress("export to ONNX", 0, 2)
     raw = ctx.out_dir / "exported.onnx"
     inputs = export(model, tokenizer, raw, texts)
     ctx.progress("ORT transformer optimizer", 1, 2)
-    info = optimize(raw, ctx.out_dir / "model.onnx", AutoConfig.from_pretrained(ctx.parent_dir))
+    config = AutoConfig.from_pretrained(ctx.parent_dir)
+    if "pruned" in info:
+        config.bench_layers = [{"heads": h} for h in info["pruned"]["heads_per_layer"]]
+    opt_info = optimize(raw, ctx.out_dir / "model.onnx", config)
     raw.unlink()
     tokenizer.save_pretrained(ctx.out_dir)
     shutil.copy(Path(ctx.parent_dir) / "config.json", ctx.out_dir / "config.json")
     ctx.progress("ORT transformer optimizer", 2, 2)
+    diff = check_against_torch(model, tokenizer, ctx.out_dir / "model.onnx", texts)
+    if diff > MAX_LOGIT_DIFF:
+        raise RuntimeError(f"the ONNX model disagrees with PyTorch: max |logit difference| {diff:.3g} > {MAX_LOGIT_DIFF}")
     return {"parameters": onnx_parameter_count(ctx.out_dir / "model.onnx"), "opset": OPSET, "inputs": list(inputs),
-            "max_abs_logit_diff_vs_parent": check_against_torch(model, tokenizer, ctx.out_dir / "model.onnx", texts),
-            **info}
+            "max_abs_logit_diff_vs_parent": diff, **opt_info}
 
 
 register_step(StepSpec(name="onnx", summary="ONNX export (fp32) + ORT transformer optimizer", build=build,

@@ -1,0 +1,82 @@
+"""distilled: a smaller student trained by knowledge distillation from its parent (the teacher).
+
+The student starts from a subset of the teacher's layers (DistilBERT: every other layer) and learns
+from soft targets at temperature T plus the hard labels (Hinton et al. 2015):
+loss = alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y).
+Teacher logits are computed once for the whole train split, before training.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench.registry import StepSpec, register_step
+from bench.steps.base import BuildContext, save_hf, validation_accuracy
+
+
+class DistillParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    layers: int = Field(3, ge=1)
+    temperature: float = Field(2.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1)
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    epochs: float | None = Field(None, gt=0)  # default: finetune.epochs
+
+
+def student_layers(n_teacher: int, n_student: int) -> list[int]:
+    """Evenly spaced teacher layers, starting at the first (6 -> 3 gives 0, 2, 4)."""
+    if n_student > n_teacher:
+        raise ValueError(f"a student of {n_student} layers cannot come from a teacher of {n_teacher}")
+    step = n_teacher / n_student
+    return [int(i * step) for i in range(n_student)]
+
+
+def build(ctx: BuildContext) -> dict:
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+
+    from bench.data import read_split
+    from bench.evaluate import predict_logits
+    from bench.models import load_artifact_model, load_tokenizer, parameter_count
+    from bench.runtimes.torch_eager import TorchSession
+    from bench.surgery import encoder_layers
+    from bench.train import train_classifier
+
+    p: DistillParams = ctx.params
+    torch.set_num_threads(ctx.threads)
+    teacher = load_artifact_model(ctx.parent_dir)
+    tokenizer = load_tokenizer(ctx.parent_dir)
+    train = read_split(ctx.train_path)
+    teacher_logits = torch.from_numpy(predict_logits(
+        TorchSession(teacher, ctx.device), tokenizer, train.texts, max_length=ctx.finetune.max_length,
+        batch_size=ctx.eval_batch_size, on_batch=lambda d, t: ctx.progress("teacher logits", d, t)))
+    student = copy.deepcopy(teacher).cpu()
+    layers = encoder_layers(student)
+    keep = student_layers(len(layers), p.layers)
+    student.base_model.encoder.layer = torch.nn.ModuleList([layers[i] for i in keep])
+    for new_idx, layer in enumerate(student.base_model.encoder.layer):
+        if hasattr(layer.attention.self, "layer_idx"):
+            layer.attention.self.layer_idx = new_idx
+    student.config.num_hidden_layers = p.layers
+    del teacher
+    T, alpha = p.temperature, p.alpha
+
+    def loss_fn(model, enc, labels, batch_idx):
+        logits = model(**enc).logits
+        soft = F.kl_div(F.log_softmax(logits / T, -1), F.softmax(teacher_logits[batch_idx] / T, -1),
+                        reduction="batchmean") * T * T
+        return alpha * soft + (1 - alpha) * F.cross_entropy(logits, labels)
+
+    settings = ctx.finetune.model_copy(update={"epochs": p.epochs or ctx.finetune.epochs})
+    student = student.to(ctx.device)
+    train_stats = train_classifier(student, tokenizer, train, settings, learning_rate=p.learning_rate,
+                                   progress=ctx.progress, loss_fn=loss_fn, description="distillation")
+    save_hf(student.cpu(), tokenizer, ctx.out_dir)
+    return {"parameters": parameter_count(student), "teacher_layers_kept": keep, "train": train_stats,
+            "val_accuracy": validation_accuracy(student, tokenizer, ctx)}
+
+
+register_step(StepSpec(name="distilled", summary="knowledge distillation into a student with fewer layers",
+                       build=build, output_format="hf", input_formats=frozenset({"hf"}), params=DistillParams))

@@ -1,0 +1,63 @@
+"""pruned: remove the least important attention heads and FFN neurons (structured), then a short
+recovery fine-tune. See bench/surgery.py for the importance score."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench.registry import StepSpec, register_step
+from bench.steps.base import BuildContext, save_hf, validation_accuracy
+
+
+class PruneParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    heads_fraction: float = Field(0.5, ge=0, lt=1)  # of all heads, ranked globally
+    ffn_fraction: float = Field(0.5, ge=0, lt=1)  # of each layer's FFN neurons
+    importance_examples: int = Field(512, ge=1)  # train examples used to score importance
+    recovery_epochs: float = Field(1.0, ge=0)
+    recovery_learning_rate: float = Field(5e-5, gt=0, lt=1)
+
+
+def build(ctx: BuildContext) -> dict:
+    import torch
+
+    from bench import surgery
+    from bench.data import read_split
+    from bench.models import load_artifact_model, load_tokenizer, parameter_count, write_artifact_info
+    from bench.timing import wall_clock_s
+    from bench.train import train_classifier
+
+    p: PruneParams = ctx.params
+    torch.set_num_threads(ctx.threads)
+    model = load_artifact_model(ctx.parent_dir)
+    tokenizer = load_tokenizer(ctx.parent_dir)
+    train = read_split(ctx.train_path)
+    before = parameter_count(model)
+    n = min(p.importance_examples, len(train.texts))
+    bs = ctx.finetune.batch_size
+    batches = []
+    for i in range(0, n, bs):
+        enc = tokenizer(list(train.texts[i:i + bs]), padding="longest", truncation=True,
+                        max_length=ctx.finetune.max_length, return_tensors="pt")
+        batches.append((enc, torch.tensor(train.labels[i:i + bs])))
+    ctx.progress("head and FFN importance", 0, 1)
+    t0 = wall_clock_s()
+    head_scores, ffn_scores = surgery.head_and_ffn_importance(model, batches)
+    keep_heads, keep_ffn = surgery.choose(head_scores, ffn_scores, p.heads_fraction, p.ffn_fraction)
+    surgery.prune(model, keep_heads, keep_ffn)
+    importance_s = wall_clock_s() - t0
+    recovery = None
+    if p.recovery_epochs > 0:
+        settings = ctx.finetune.model_copy(update={"epochs": p.recovery_epochs, "max_steps": None})
+        recovery = train_classifier(model, tokenizer, train, settings, learning_rate=p.recovery_learning_rate,
+                                    progress=ctx.progress, description="recovery fine-tune")
+    save_hf(model, tokenizer, ctx.out_dir)
+    shape = surgery.shape_of(model)
+    write_artifact_info(ctx.out_dir, {"pruned": shape})
+    return {"parameters": parameter_count(model), "parent_parameters": before, "pruned": shape,
+            "kept_heads": keep_heads, "importance_wall_s": importance_s, "train": recovery,
+            "val_accuracy": validation_accuracy(model, tokenizer, ctx)}
+
+
+register_step(StepSpec(name="pruned", summary="structured pruning of heads and FFN neurons + recovery fine-tune",
+                       build=build, output_format="hf", input_formats=frozenset({"hf"}), params=PruneParams))
