@@ -100,3 +100,22 @@ def publish(staging: Path, final: Path, manifest: dict) -> dict:
         shutil.rmtree(final)
     os.rename(staging, final)
     return manifest
+
+
+def get_or_build(final: Path, build, on_rebuild=lambda problem: None):
+    """The verified manifest of `final`, building it first if it is absent or damaged.
+
+    `build()` returns an outcome whose `.status` is "ok" with `.result` the published manifest, or
+    another status; the lock makes concurrent runs build once and see each other's result.
+    Returns (manifest, None) or (None, failed outcome).
+    """
+    with build_lock(final):
+        problem = verify(final) if final.exists() else None
+        if final.exists() and problem is None:
+            return read_manifest(final), None
+        if problem is not None:
+            on_rebuild(problem)
+        outcome = build()
+        if outcome.status != "ok":
+            return None, outcome
+        return outcome.result, None

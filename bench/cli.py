@@ -43,7 +43,7 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
                               console=console)
     paths = write_report(run_dir)
     print_summary(run_dir, console)
-    console.print(f"\nreport: [bold]{paths['html']}[/]\n        {paths['md']}\n        {paths['csv']}")
+    console.print(f"\nreport: [bold]{paths['html']}[/]\n        {paths['md']}\n        {paths['csv']}", soft_wrap=True)
     if code != EXIT_OK:
         console.print("[red]finished with failed cells (exit code 3); see 'Not measured' in the report")
     raise typer.Exit(code)
@@ -58,7 +58,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
     console = _console()
     paths = write_report(run_dir)
     print_summary(run_dir, console)
-    console.print(f"\nreport: [bold]{paths['html']}[/]")
+    console.print(f"\nreport: [bold]{paths['html']}[/]", soft_wrap=True)
 
 
 @app.command()
@@ -83,7 +83,8 @@ def profiles():
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* exit codes (typer.Exit, and 130 for Ctrl-C) instead of exiting.
+        code = app(standalone_mode=False)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
@@ -92,13 +93,17 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as e:  # click's own usage errors
+    except Exception as e:
         import click
 
-        if isinstance(e, click.ClickException):
+        if isinstance(e, click.exceptions.Abort):  # click's form of KeyboardInterrupt
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        if isinstance(e, click.ClickException):  # usage errors
             e.show()
             sys.exit(2)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ class Measure(Strict):
     eval_batch_size: PosInt = 64
     build_timeout_s: float = Field(3600.0, gt=0)
     cell_timeout_s: float = Field(600.0, gt=0)
+    memory_limit_mib: float | None = Field(None, gt=0)  # a worker whose RSS passes this is killed
 
     @model_validator(mode="after")
     def _durations(self):

@@ -35,7 +35,24 @@ def _describe_exit(code: int | None) -> tuple[str, str]:
     return "no_result", f"worker exited with code {code} without sending a result"
 
 
-def run_job(job: dict, log_path: Path, timeout_s: float, on_progress=None) -> Outcome:
+MEMORY_CHECK_INTERVAL_S = 0.5
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident set size of a process, from /proc (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def run_job(job: dict, log_path: Path, timeout_s: float, on_progress=None,
+            memory_limit_mib: float | None = None) -> Outcome:
+    """Run `job` in a fresh worker. With `memory_limit_mib`, the parent wakes every half second (a
+    sleep in `wait`, not a spin) to read the worker's RSS and kills it past the limit."""
     ctx = mp.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=worker.main, args=(sender, job, str(log_path)), daemon=True)
@@ -45,7 +62,17 @@ def run_job(job: dict, log_path: Path, timeout_s: float, on_progress=None) -> Ou
     try:
         while True:
             remaining = timeout_s - (wall_clock_s() - t0)
-            ready = wait([receiver, process.sentinel], timeout=max(0.0, remaining))
+            step = min(remaining, MEMORY_CHECK_INTERVAL_S) if memory_limit_mib else remaining
+            ready = wait([receiver, process.sentinel], timeout=max(0.0, step))
+            if not ready and memory_limit_mib and remaining > step:
+                rss = rss_mib(process.pid)
+                if rss is not None and rss > memory_limit_mib:
+                    process.kill()
+                    process.join()
+                    return Outcome("failed", reason=f"worker exceeded the memory limit of {memory_limit_mib:g} MiB "
+                                   f"(RSS {rss:.0f} MiB); killed", error_kind="oom",
+                                   error_tail=worker.log_tail(log_path), wall_s=wall_clock_s() - t0)
+                continue
             if not ready:
                 process.kill()
                 process.join()

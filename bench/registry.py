@@ -36,9 +36,16 @@ class StepSpec:
     hardware_specific: bool = False
 
     def why_unsupported(self, device: str) -> str | None:
+        """Every reason the step cannot build here (the wrong device, and what its own check finds)."""
+        reasons = []
         if device not in self.devices:
-            return f"step '{self.name}' runs on {' or '.join(sorted(self.devices))}, and this run's device is {device}"
-        return self.unsupported_reason(device) if self.unsupported_reason else None
+            reasons.append(f"step '{self.name}' runs on {' or '.join(sorted(self.devices))}, "
+                           f"and this run's device is {device}")
+        if self.unsupported_reason:
+            found = self.unsupported_reason(device if device in self.devices else sorted(self.devices)[0])
+            if found:
+                reasons.append(found)
+        return "; ".join(reasons) or None
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ def run_job(ctx: RunContext, job: dict, log_name: str, timeout_s: float) -> laun
     sub = ctx.progress.add_task("  starting worker", total=1)
     try:
         return launcher.run_job(job, ctx.run_dir / "logs" / f"{log_name}.log", timeout_s,
-                                _worker_progress(ctx.progress, sub, ctx.console, log_name))
+                                _worker_progress(ctx.progress, sub, ctx.console, log_name),
+                                memory_limit_mib=ctx.suite.measure.memory_limit_mib)
     finally:
         ctx.progress.remove_task(sub)
 
@@ -114,17 +115,14 @@ def build_chain(ctx: RunContext, variant: Variant, verified: dict[str, dict]) ->
         key = artifacts.content_key(payload)
         final = artifacts.artifact_dir(step_name, key)
         if key not in verified:
-            with artifacts.build_lock(final):
-                problem = artifacts.verify(final) if final.exists() else "not built yet"
-                if problem is None:
-                    verified[key] = artifacts.read_manifest(final)
-                else:
-                    if final.exists():
-                        ctx.console.print(f"[yellow]cached {final.name} is unusable ({problem}); rebuilding")
-                    outcome = _build_step(ctx, step_name, params, key, final, parent_dir)
-                    if outcome.status != "ok":
-                        return None, manifests, outcome
-                    verified[key] = outcome.result
+            def build(final=final, step_name=step_name, params=params, key=key, parent_dir=parent_dir):
+                return _build_step(ctx, step_name, params, key, final, parent_dir)
+
+            manifest, outcome = artifacts.get_or_build(final, build, on_rebuild=lambda problem, final=final: ctx.console.print(
+                f"[yellow]cached {final.name} is unusable ({problem}); rebuilding"))
+            if manifest is None:
+                return None, manifests, outcome
+            verified[key] = manifest
         manifests.append(verified[key])
         parent_key, parent_dir = key, final
     return parent_dir, manifests, None
@@ -330,7 +328,7 @@ def run_suite(suite_ref: str | None, *, profile_name: str | None = None, out_roo
     done = len(parts["record"].cells)
     console.print(f"bench: suite [bold]{suite.name}[/] on profile [bold]{profile.name}[/] "
                   f"({profile.instance}, ${profile.price_usd_per_hour}/h), {threads} threads -> {run_dir}"
-                  + (f" (resuming: {done} cells already measured)" if resume else ""))
+                  + (f" (resuming: {done} cells already measured)" if resume else ""), soft_wrap=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=False)
     ctx = RunContext(suite, Path(parts["record"].suite_path).parent, profile, run_dir, parts["data"],
@@ -343,7 +341,7 @@ def run_suite(suite_ref: str | None, *, profile_name: str | None = None, out_roo
     except KeyboardInterrupt:
         ctx.save(status="interrupted", finished_at=utc_now())
         console.print(f"[yellow]interrupted; every finished cell is in {run_dir / 'run.json'}; "
-                      f"continue with: bench run --resume {run_dir}")
+                      f"continue with: bench run --resume {run_dir}", soft_wrap=True)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

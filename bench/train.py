@@ -24,6 +24,22 @@ def determinism_settings(seed: int) -> dict:
     return {"seed": seed, "torch.use_deterministic_algorithms": True, "threads": torch.get_num_threads()}
 
 
+MEGABATCH = 50  # batches per length-sorted group
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, generator) -> list[list[int]]:
+    """Shuffle, sort each group of MEGABATCH batches by length, cut batches, shuffle the batches
+    (transformers' group_by_length): batches of similar lengths pad far less; every example is
+    still seen once per epoch, in a seeded random order."""
+    import torch
+
+    batches = []
+    for group in torch.randperm(len(lengths), generator=generator).split(batch_size * MEGABATCH):
+        ordered = sorted(group.tolist(), key=lambda i: -lengths[i])
+        batches += [ordered[j:j + batch_size] for j in range(0, len(ordered), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learning_rate: float,
                      progress: Callable[[str, int, int], None], loss_fn: Callable | None = None,
                      description: str = "fine-tune") -> dict:
@@ -45,12 +61,14 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
     schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
     generator = torch.Generator().manual_seed(settings.seed)
     labels = torch.tensor(data.labels)
+    lengths = [len(ids) for ids in tokenizer(list(data.texts), truncation=True, max_length=settings.max_length)["input_ids"]]
     model.train()
     losses, step, t0 = [], 0, wall_clock_s()
     while step < total:
-        for batch_idx in torch.randperm(n, generator=generator).split(settings.batch_size):
+        for batch in length_grouped_batches(lengths, settings.batch_size, generator):
             if step >= total:
                 break
+            batch_idx = torch.tensor(batch)
             enc = tokenizer([data.texts[i] for i in batch_idx], padding="longest", truncation=True,
                             max_length=settings.max_length, return_tensors="pt")
             y = labels[batch_idx]
@@ -68,4 +86,5 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
     return {"wall_s": wall_clock_s() - t0, "steps": total, "epochs": total / steps_per_epoch,
             "examples_seen": min(total * settings.batch_size, int(math.ceil(settings.epochs * n))),
             "learning_rate": learning_rate, "peak_rss_mib": peak_rss_mib(), "loss_curve": losses,
+            "batching": f"length-grouped (groups of {MEGABATCH} batches), padded to the longest in each batch",
             "trainable_parameters": sum(p.numel() for p in params), "determinism": seeds}

@@ -104,3 +104,16 @@ def test_help_is_instant_and_does_not_import_torch():
     assert out.stdout.strip() == "False", out.stderr
     helped = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0 and "run" in helped.stdout
+
+
+def test_bad_model_directories_are_rejected(tmp_path):
+    no_weights = tmp_path / "no-weights"
+    no_weights.mkdir()
+    (no_weights / "config.json").write_text('{"model_type": "bert"}')
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    for base, words in ((tmp_path / "missing", "model directory not found"), (no_weights, "no .safetensors weights"),
+                        (not_a_model, "has no config.json")):
+        out = run_cli("run", "smoke", "--out", str(tmp_path / "results"), "--set", f"model.base={base}", cwd=tmp_path)
+        assert out.returncode == 2 and words in out.stderr, out.stderr
+        assert not (tmp_path / "results").exists()

@@ -107,26 +107,43 @@ def test_second_run_reuses_cached_artifacts_and_report_rerenders(smoke_run):
     assert first.read_text() == before
 
 
+def _start_and_wait_for_cells(cmd, env, out: Path, n: int):
+    import time
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        found = list(out.glob("smoke/*/run.json"))
+        if found and len(json.loads(found[0].read_text())["cells"]) >= n:
+            return proc, found[0]
+        time.sleep(0.5)
+    raise AssertionError("the run ended before it could be stopped")
+
+
+def test_sigterm_stops_cleanly_with_finished_cells_on_disk(smoke_run, tmp_path):
+    import signal
+
+    _, out, cmd, env = smoke_run
+    cmd = [c if c != str(out) else str(tmp_path) for c in cmd] + ["--only", "full", "--only", "onnx"]
+    proc, run_json = _start_and_wait_for_cells(cmd, env, tmp_path, 1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    run = json.loads(run_json.read_text())
+    assert run["status"] == "interrupted" and len(run["cells"]) >= 1
+    assert "bench run --resume" in stderr
+
+
 def test_killed_run_resumes_to_the_same_cells(smoke_run, tmp_path):
     """SIGKILL the parent mid-run: finished cells survive; --resume measures only what is missing."""
     import signal
-    import time
 
     _, out, cmd, env = smoke_run
     only = ["--only", "full", "--only", "onnx", "--only", "int8"]  # artifacts are cached by the first run
     cmd = [c if c != str(out) else str(tmp_path) for c in cmd] + only
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run_json = None
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        found = list(tmp_path.glob("smoke/*/run.json"))
-        if found and len(json.loads(found[0].read_text())["cells"]) >= 2:
-            run_json = found[0]
-            break
-        time.sleep(0.5)
-    assert run_json is not None and proc.poll() is None, "the run ended before it could be killed"
+    proc, run_json = _start_and_wait_for_cells(cmd, env, tmp_path, 2)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     before = json.loads(run_json.read_text())
     assert before["status"] == "running" and len(before["cells"]) >= 2  # a valid file, nothing lost
     resumed = subprocess.run([sys.executable, "-m", "bench", "run", "--resume", str(run_json.parent)],
@@ -140,3 +157,15 @@ def test_killed_run_resumes_to_the_same_cells(smoke_run, tmp_path):
     expected = {c["cell_id"] for c in full_run["cells"] if c["variant"] in ("full", "onnx", "int8")}
     assert {c["cell_id"] for c in after["cells"]} == expected
     assert "resuming" in resumed.stderr
+
+
+def test_failed_cells_give_exit_code_3_and_the_run_completes(smoke_run, tmp_path):
+    """A cell whose worker fails (here: a timeout far too short to build) is recorded; the run goes on."""
+    _, out, cmd, env = smoke_run
+    cmd = [c if c != str(out) else str(tmp_path) for c in cmd] + ["--only", "full", "--set", "measure.cell_timeout_s=0.5"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 3, done.stderr[-2000:]
+    run = json.loads(next(tmp_path.glob("smoke/*/run.json")).read_text())
+    assert run["status"] == "finished"
+    assert {c["status"] for c in run["cells"]} == {"failed"} and all("timed out" in c["reason"] for c in run["cells"])
+    assert (next(tmp_path.glob("smoke/*/report.html"))).is_file()

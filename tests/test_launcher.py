@@ -32,3 +32,9 @@ def test_failures_become_failed_outcomes(tmp_path, target, kind, words):
 def test_timeout_kills_the_worker(tmp_path):
     out = run_job(job("sleep_forever"), tmp_path / "t.log", 8)
     assert out.status == "failed" and out.error_kind == "timeout" and "timed out" in out.reason
+
+
+def test_memory_limit_kills_the_worker(tmp_path):
+    out = run_job(job("allocate_forever"), tmp_path / "m.log", 120, memory_limit_mib=400)
+    assert out.status == "failed" and out.error_kind == "oom"
+    assert "exceeded the memory limit of 400 MiB" in out.reason

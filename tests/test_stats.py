@@ -57,3 +57,18 @@ def test_cost_formulas():
     assert usd_per_million(3.6, 1000) == pytest.approx(1.0)
     assert usd_per_million(1.0, 0) == math.inf
     assert usd_for_duration(2.0, 1800) == pytest.approx(1.0)
+
+
+def test_length_grouped_batches_cover_every_example_once_and_group_lengths():
+    import torch
+
+    from bench.train import length_grouped_batches
+
+    lengths = [(i * 37) % 101 for i in range(1000)]
+    batches = length_grouped_batches(lengths, 16, torch.Generator().manual_seed(0))
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(1000))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 10  # random batches of these lengths spread over ~90
+    again = length_grouped_batches(lengths, 16, torch.Generator().manual_seed(0))
+    assert again == batches

@@ -73,6 +73,14 @@ def test_full_fine_tune_learns_the_tiny_task(zoo):
     assert info["train"]["steps"] > 0 and info["parameters"] > 0
 
 
+def test_same_seed_gives_identical_predictions(tmp_path, tiny_model_dir, tiny_csv, zoo):
+    """Determinism: the same suite and seed on the same CPU give the same fine-tuned predictions."""
+    again = Zoo(tmp_path, tiny_model_dir, tiny_csv)
+    np.testing.assert_array_equal(again.logits(("full",)), zoo.logits(("full",)))
+    _, info = again.build(("full",))
+    assert info["train"]["determinism"]["seed"] == FINETUNE.seed
+
+
 def test_onnx_matches_pytorch(zoo):
     np.testing.assert_allclose(zoo.logits(("full", "onnx")), zoo.logits(("full",)), atol=1e-3)
     _, info = zoo.build(("full", "onnx"))

@@ -10,7 +10,14 @@ import pandas as pd
 
 from bench.record import RunRecord, load_run, write_atomic
 from bench.report import charts
-from bench.report.rows import cell_rows, frontier_rows, recommend, recommendation_text
+from bench.report.rows import (
+    cell_rows,
+    frontier_rows,
+    quality_by_variant,
+    recommend,
+    recommendation_text,
+    reference_variant,
+)
 
 TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
                  ("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
@@ -40,18 +47,43 @@ def build_view(run: RunRecord) -> dict:
     points = frontier_rows(rows, seq)
     rec = recommend(run, rows)
     failed = [c for c in run.cells if c.status != "ok"]
-    trainings = []
+    return {"run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
+            "rec": rec, "rec_text": recommendation_text(rec, run.profile), "failed": failed,
+            "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": TABLE_COLUMNS,
+            "fmt": fmt}
+
+
+def trainings(run: RunRecord) -> list[dict]:
+    """One row per trained artifact (a fine-tune shared by several variants is listed once)."""
+    by_key: dict[str, dict] = {}
     for variant, build in run.builds.items():
         for m in build.get("manifests", []):
-            if "train" in m:
-                t = m["train"]
-                trainings.append({"variant": variant, "step": m["step"], "wall_s": t["wall_s"], "steps": t["steps"],
-                                  "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
-                                  "cost_usd": t["wall_s"] / 3600 * run.profile["price_usd_per_hour"],
-                                  "val_accuracy": m.get("val_accuracy")})
-    return {"run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
-            "rec": rec, "rec_text": recommendation_text(rec, run.profile), "failed": failed, "trainings": trainings,
-            "seq": seq, "columns": TABLE_COLUMNS, "fmt": fmt}
+            if not m.get("train"):
+                continue
+            t = m["train"]
+            row = by_key.setdefault(m["key"], {
+                "step": m["step"], "used_by": [], "wall_s": t["wall_s"], "steps": t["steps"],
+                "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
+                # $ = price/h * training hours (on the machine this run measured)
+                "cost_usd": t["wall_s"] / 3600 * run.profile["price_usd_per_hour"], "val_accuracy": m.get("val_accuracy")})
+            row["used_by"].append(variant)
+    return list(by_key.values())
+
+
+def quality_rows(run: RunRecord) -> list[dict]:
+    ref = reference_variant(run)
+    quality = quality_by_variant(run)
+    ref_acc = (quality.get(ref) or {}).get("accuracy")
+    out = []
+    for variant, q in quality.items():
+        manifest = (run.builds.get(variant, {}).get("manifests") or [{}])[-1]
+        out.append({"variant": variant, "steps": " → ".join(next(c.steps for c in run.cells if c.variant == variant)),
+                    "accuracy": q["accuracy"], "ci": q["accuracy_ci95"], "macro_f1": q["macro_f1"],
+                    "f1_ci": q["macro_f1_ci95"], "n": q["n_examples"],
+                    "delta_points": (q["accuracy"] - ref_acc) * 100 if ref_acc is not None else math.nan,
+                    "parameters": manifest.get("parameters"),
+                    "size_mib": manifest.get("size_on_disk_bytes", 0) / 2**20})
+    return out
 
 
 def markdown(view: dict) -> str:
@@ -63,11 +95,17 @@ def markdown(view: dict) -> str:
              f"## Pareto frontier at sequence length {view['seq']}", "",
              "Over accuracy (higher), USD per 1M (lower) and p99 latency per batch (lower).", ""]
     lines += _md_table(view["frontier"], view["columns"])
+    lines += ["", "## Quality per variant (test split, in the variant's own runtime)", "",
+              "| variant | steps | accuracy (95% CI) | vs full, points | macro-F1 (95% CI) | n | parameters | size MiB |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {q['variant']} | {q['steps']} | {q['accuracy']:.4f} ({q['ci'][0]:.3f}-{q['ci'][1]:.3f}) | "
+              f"{q['delta_points']:+.2f} | {q['macro_f1']:.4f} ({q['f1_ci'][0]:.3f}-{q['f1_ci'][1]:.3f}) | {q['n']} | "
+              f"{q['parameters'] or 0:,} | {q['size_mib']:.1f} |" for q in view["quality"]]
     lines += ["", "## All cells", ""] + _md_table(view["rows"], view["columns"])
     if view["trainings"]:
-        lines += ["", "## Training", "", "| variant | step | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
+        lines += ["", "## Training", "", "| step | used by | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
                   "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {t['variant']} | {t['step']} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
+        lines += [f"| {t['step']} | {', '.join(t['used_by'])} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
                   f"{t['peak_rss_mib']:.0f} | {t['cost_usd']:.5f} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
     if view["failed"]:
         lines += ["", "## Not measured", ""] + [f"- `{c.cell_id}`: **{c.status}**: {c.reason}" for c in view["failed"]]

@@ -23,4 +23,20 @@ def print_summary(run_dir: Path, console: Console) -> None:
         cells[0] = ("* " if mark else "  ") + cells[0]
         table.add_row(*cells, style="bold" if mark else ("red" if r["status"] == "failed" else None))
     console.print(table)
+    print_speedups(view, console)
     console.print(view["rec_text"].replace("**", ""))
+
+
+def print_speedups(view: dict, console: Console) -> None:
+    """Throughput relative to the full fine-tune at the largest batch and the SLO's length."""
+    ok = [r for r in view["rows"] if r["status"] == "ok" and r["seq_len"] == view["seq"]]
+    if not ok:
+        return
+    bs = max(r["batch_size"] for r in ok)
+    table = Table(title=f"speed-up vs full at batch {bs}, sequence length {view['seq']}")
+    for header in ("variant", "samples/s", "x full", "accuracy", "p99 ms", "USD/1M"):
+        table.add_column(header, justify="left" if header == "variant" else "right")
+    for r in sorted((r for r in ok if r["batch_size"] == bs), key=lambda r: -r["throughput_per_s"]):
+        table.add_row(r["variant"], fmt("throughput_per_s", r["throughput_per_s"]), fmt("speedup_vs_ref", r["speedup_vs_ref"]),
+                      fmt("accuracy", r["accuracy"]), fmt("p99_ms", r["p99_ms"]), fmt("usd_per_million", r["usd_per_million"]))
+    console.print(table)

@@ -47,3 +47,14 @@ def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
 def save_hf(model, tokenizer, out_dir: Path) -> None:
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+
+
+def load_parent(ctx: BuildContext):
+    """The parent artifact's model and tokenizer, and the train split, with the run's thread count."""
+    import torch
+
+    from bench.data import read_split
+    from bench.models import load_artifact_model, load_tokenizer
+
+    torch.set_num_threads(ctx.threads)
+    return load_artifact_model(ctx.parent_dir), load_tokenizer(ctx.parent_dir), read_split(ctx.train_path)

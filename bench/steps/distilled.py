@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.registry import StepSpec, register_step
-from bench.steps.base import BuildContext, save_hf, validation_accuracy
+from bench.steps.base import BuildContext, load_parent, save_hf, validation_accuracy
 
 
 class DistillParams(BaseModel):
@@ -37,18 +37,14 @@ def build(ctx: BuildContext) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from bench.data import read_split
     from bench.evaluate import predict_logits
-    from bench.models import load_artifact_model, load_tokenizer, parameter_count
+    from bench.models import parameter_count
     from bench.runtimes.torch_eager import TorchSession
     from bench.surgery import encoder_layers
     from bench.train import train_classifier
 
     p: DistillParams = ctx.params
-    torch.set_num_threads(ctx.threads)
-    teacher = load_artifact_model(ctx.parent_dir)
-    tokenizer = load_tokenizer(ctx.parent_dir)
-    train = read_split(ctx.train_path)
+    teacher, tokenizer, train = load_parent(ctx)
     teacher_logits = torch.from_numpy(predict_logits(
         TorchSession(teacher, ctx.device), tokenizer, train.texts, max_length=ctx.finetune.max_length,
         batch_size=ctx.eval_batch_size, on_batch=lambda d, t: ctx.progress("teacher logits", d, t)))
@@ -78,5 +74,5 @@ def build(ctx: BuildContext) -> dict:
             "val_accuracy": validation_accuracy(student, tokenizer, ctx)}
 
 
-register_step(StepSpec(name="distilled", summary="knowledge distillation into a student with fewer layers",
+register_step(StepSpec(name="distilled", version=2, summary="knowledge distillation into a student with fewer layers",
                        build=build, output_format="hf", input_formats=frozenset({"hf"}), params=DistillParams))

@@ -25,4 +25,4 @@ def build(ctx: BuildContext) -> dict:
             "val_accuracy": validation_accuracy(model, tokenizer, ctx)}
 
 
-register_step(StepSpec(name="full", summary="full fine-tune of the base model", build=build, output_format="hf"))
+register_step(StepSpec(name="full", version=2, summary="full fine-tune of the base model", build=build, output_format="hf"))

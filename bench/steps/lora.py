@@ -60,7 +60,7 @@ def merge(ctx: BuildContext) -> dict:
     return {"parameters": parameter_count(merged), "val_accuracy": validation_accuracy(merged, tokenizer, ctx)}
 
 
-register_step(StepSpec(name="lora", summary="LoRA fine-tune (peft), served with unmerged adapters", build=build,
+register_step(StepSpec(name="lora", version=2, summary="LoRA fine-tune (peft), served with unmerged adapters", build=build,
                        output_format="hf-lora", params=LoraParams))
 register_step(StepSpec(name="merge", summary="merge LoRA adapters into the weights", build=merge,
                        output_format="hf", input_formats=frozenset({"hf-lora"})))

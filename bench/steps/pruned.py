@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.registry import StepSpec, register_step
-from bench.steps.base import BuildContext, save_hf, validation_accuracy
+from bench.steps.base import BuildContext, load_parent, save_hf, validation_accuracy
 
 
 class PruneParams(BaseModel):
@@ -22,16 +22,12 @@ def build(ctx: BuildContext) -> dict:
     import torch
 
     from bench import surgery
-    from bench.data import read_split
-    from bench.models import load_artifact_model, load_tokenizer, parameter_count, write_artifact_info
+    from bench.models import parameter_count, write_artifact_info
     from bench.timing import wall_clock_s
     from bench.train import train_classifier
 
     p: PruneParams = ctx.params
-    torch.set_num_threads(ctx.threads)
-    model = load_artifact_model(ctx.parent_dir)
-    tokenizer = load_tokenizer(ctx.parent_dir)
-    train = read_split(ctx.train_path)
+    model, tokenizer, train = load_parent(ctx)
     before = parameter_count(model)
     n = min(p.importance_examples, len(train.texts))
     bs = ctx.finetune.batch_size
@@ -59,5 +55,5 @@ def build(ctx: BuildContext) -> dict:
             "val_accuracy": validation_accuracy(model, tokenizer, ctx)}
 
 
-register_step(StepSpec(name="pruned", summary="structured pruning of heads and FFN neurons + recovery fine-tune",
+register_step(StepSpec(name="pruned", version=2, summary="structured pruning of heads and FFN neurons + recovery fine-tune",
                        build=build, output_format="hf", input_formats=frozenset({"hf"}), params=PruneParams))
