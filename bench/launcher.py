@@ -97,7 +97,7 @@ def run_job(job: dict, log_path: Path, timeout_s: float, on_progress=None,
                     return Outcome("ok", result=message[1], wall_s=wall)
                 if tag == "unsupported":
                     return Outcome("unsupported", reason=message[1], wall_s=wall)
-                return Outcome("failed", reason=message[1], error_kind="exception",
+                return Outcome("failed", reason=message[1], error_kind=message[2] if len(message) > 2 else "exception",
                                error_tail=worker.log_tail(log_path), wall_s=wall)
             # Only the sentinel: drain the pipe once more on the next turn (a result may be in flight).
             if not receiver.poll():

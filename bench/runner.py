@@ -252,7 +252,7 @@ def _start(suite_ref: str, profile_name: str | None, out_root: Path, overrides, 
                           "was found here (nvidia-smi); pick a CPU profile with --profile")
     with console.status("loading and splitting the dataset"):
         data = load_task_data(suite.task, suite_path.parent)
-    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent)
+    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
     with console.status("hashing the base model"):
         base_hash = artifacts.model_dir_hash(base_model_dir)
     run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])

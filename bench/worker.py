@@ -56,7 +56,9 @@ def main(conn, job: dict, log_path: str) -> None:
     except BaseException as e:  # noqa: BLE001 - every failure must reach the parent as a record
         traceback.print_exc()
         sys.stderr.flush()
-        conn.send(("error", f"{type(e).__name__}: {e}"))
+        # host MemoryError and torch.cuda.OutOfMemoryError are out-of-memory failures, not bugs
+        kind = "oom" if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" else "exception"
+        conn.send(("error", f"{type(e).__name__}: {e}", kind))
     finally:
         conn.close()
 

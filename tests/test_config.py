@@ -112,8 +112,12 @@ def test_bad_model_directories_are_rejected(tmp_path):
     (no_weights / "config.json").write_text('{"model_type": "bert"}')
     not_a_model = tmp_path / "not-a-model"
     not_a_model.mkdir()
+    no_head = tmp_path / "no-head"
+    no_head.mkdir()
+    (no_head / "config.json").write_text('{"model_type": "clip"}')
+    (no_head / "model.safetensors").write_bytes(b"")
     for base, words in ((tmp_path / "missing", "model directory not found"), (no_weights, "no .safetensors weights"),
-                        (not_a_model, "has no config.json")):
+                        (not_a_model, "has no config.json"), (no_head, "no sequence-classification head")):
         out = run_cli("run", "smoke", "--out", str(tmp_path / "results"), "--set", f"model.base={base}", cwd=tmp_path)
         assert out.returncode == 2 and words in out.stderr, out.stderr
         assert not (tmp_path / "results").exists()

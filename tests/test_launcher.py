@@ -20,6 +20,7 @@ def test_ok_result_and_progress(tmp_path):
     ("raise_error", "exception", "injected failure"),
     ("kill_self", "signal", "SIGSEGV"),
     ("exit_quietly", "no_result", "code 7"),
+    ("raise_out_of_memory", "oom", "CUDA out of memory"),
 ])
 def test_failures_become_failed_outcomes(tmp_path, target, kind, words):
     out = run_job(job(target), tmp_path / f"{target}.log", 120)
