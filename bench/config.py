@@ -110,6 +110,21 @@ class SLO(Strict):
     p99_ms: float = Field(gt=0)
     seq_len: PosInt  # the sequence length the SLO and the recommendation are judged at
     accuracy_floor: float = Field(0.99, gt=0, le=1)  # relative to the full fine-tune (MLPerf's 99%)
+    target_qps: float | None = Field(None, gt=0)  # traffic the report's capacity plan is made for
+
+
+class Server(Strict):
+    """The Poisson server scenario: the highest QPS whose p99 per request is within slo.p99_ms."""
+
+    variants: list[str] | None = None  # None: every variant of the suite; []: none
+    max_batch_sizes: list[PosInt] = Field([4], min_length=1)  # swept: the best setting is kept
+    max_queue_delay_ms: list[Annotated[float, Field(ge=0)]] = Field([5.0], min_length=1)
+    # at least 459: fewer requests cannot bound a p99 at 99% confidence (see bench/server.py)
+    min_queries: int = Field(500, ge=459)
+    min_duration_s: float = Field(2.0, ge=0)
+    relative_tolerance: float = Field(0.08, gt=0, lt=1)  # bisection stops when the bracket is this tight
+    max_probes: PosInt = 7
+    seed: int = 0
 
 
 class Suite(Strict):
@@ -123,6 +138,10 @@ class Suite(Strict):
     steps: dict[str, dict] = {}  # parameters per build step, e.g. [steps.lora] rank = 8
     measure: Measure
     slo: SLO
+    server: Server = Server(variants=[])
+
+    def server_variants(self) -> list[str]:
+        return [v.name for v in self.variants] if self.server.variants is None else list(self.server.variants)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -132,6 +151,9 @@ class Suite(Strict):
             raise ValueError(f"variant names must be unique; repeated: {', '.join(dupes)}")
         if self.slo.seq_len not in self.measure.seq_lengths:
             raise ValueError(f"slo.seq_len {self.slo.seq_len} is not one of measure.seq_lengths {self.measure.seq_lengths}")
+        unknown = sorted(set(self.server.variants or []) - set(names))
+        if unknown:
+            raise ValueError(f"server.variants names variants not in the suite: {', '.join(unknown)}")
         return self
 
 

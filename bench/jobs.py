@@ -97,6 +97,80 @@ def offline(job: dict, progress) -> dict:
     }
 
 
+def server(job: dict, progress) -> dict:
+    """The Poisson server scenario for one variant: for each batching setting, bisect for the highest QPS
+    whose p99 per request is within the SLO (bench/server.py); or, with `fixed_qps`, one probe at that load."""
+    from bench import server as srv
+    from bench.data import read_split
+    from bench.models import load_tokenizer
+    from bench.timing import BatchingPolicy, StopRule, serve_open_loop, time_calls
+
+    session = _load_session(job)
+    tokenizer = load_tokenizer(Path(job["artifact_dir"]))
+    texts = list(read_split(Path(job["test_path"])).texts)[:512]
+    pool = dict(tokenizer(texts, padding="max_length", truncation=True, max_length=job["seq_len"], return_tensors="np"))
+    n_pool = len(texts)
+    s, slo_ms = job["server"], job["slo_p99_ms"]
+
+    def run_batch(first: int, count: int):
+        idx = np.arange(first, first + count) % n_pool
+        return session.run(session.prepare({k: v[idx] for k, v in pool.items()}))
+
+    def probe_at(policy: BatchingPolicy, seed: int, label: str):
+        def probe(qps: float) -> srv.Probe:
+            n = srv.queries_for(qps, s["min_queries"], s["min_duration_s"])
+            progress(f"{label}: {qps:.1f} QPS, {n} requests", 0, 1)
+            served = serve_open_loop(run_batch, srv.poisson_arrivals_s(qps, n, seed), policy,
+                                     late_after_ns=int(slo_ms * 1e6), max_late=srv.max_late_allowed(n),
+                                     synchronize=session.synchronize)
+            p = srv.summarize_probe(qps, [x / 1e6 for x in served.latencies_ns], served.batch_sizes, n,
+                                    served.duration_s, slo_ms, served.stopped_early)
+            probe.samples_ms[qps] = [x / 1e6 for x in served.latencies_ns]
+            return p
+        probe.samples_ms = {}
+        return probe
+
+    settings = []
+    for max_bs in s["max_batch_sizes"]:
+        for delay in s["max_queue_delay_ms"]:
+            policy = BatchingPolicy(max_bs, delay)
+            label = f"server max_bs={max_bs} delay={delay:g}ms"
+            for size in range(1, max_bs + 1):  # every batch size the batcher can form: first runs of a shape are slow
+                for i in range(3):
+                    run_batch(i * size, size)
+            warm = time_calls(lambda i, b=max_bs: run_batch(i * b, b), StopRule(3, 5, 0.0, 20.0, 10.0),
+                              synchronize=session.synchronize)
+            service_ms = float(np.median(warm.samples_ms))
+            probe = probe_at(policy, s["seed"], label)
+            if job.get("fixed_qps"):
+                best, probes = None, [probe(job["fixed_qps"])]
+                best = probes[0] if probes[0].passed else None
+            else:
+                # a little above saturation (max_bs per service time) cannot pass: the queue grows without bound
+                upper = 1.2 * max_bs / (service_ms / 1000.0)
+                so_far = [x["max_qps"] for x in settings if x["max_qps"]]
+                best, probes = srv.find_peak_qps(probe, upper, relative_tolerance=s["relative_tolerance"],
+                                                 max_probes=s["max_probes"], to_beat_qps=max(so_far, default=None))
+            settings.append({"max_batch_size": max_bs, "max_queue_delay_ms": delay,
+                             "service_ms_at_max_batch": service_ms,
+                             "max_qps": best.offered_qps if best else None,
+                             "probes": [p.to_dict() for p in probes],
+                             "samples_ms_at_max_qps": probe.samples_ms[best.offered_qps] if best else None})
+            progress(label, 1, 1)
+    passing = [x for x in settings if x["max_qps"]]
+    best_setting = max(passing, key=lambda x: x["max_qps"]) if passing else None
+    return {"server": {"slo_p99_ms": slo_ms, "quantile": srv.QUANTILE, "confidence": srv.CONFIDENCE,
+                       "rule": srv.P99_RULE, "arrivals": "Poisson (exponential inter-arrival times), open loop",
+                       "latency": "per request, from scheduled arrival to result, queueing included",
+                       "fixed_qps": job.get("fixed_qps"), "settings": settings,
+                       "best": {k: best_setting[k] for k in ("max_batch_size", "max_queue_delay_ms", "max_qps")}
+                       if best_setting else None},
+            "latency": ({"unit": "ms per request at the highest passing QPS", "samples_ms": best_setting["samples_ms_at_max_qps"]}
+                        if best_setting else None),
+            "throughput_samples_per_s": best_setting["max_qps"] if best_setting else None,
+            "memory": _memory(), "runtime_info": session.describe()}
+
+
 def call(job: dict, progress) -> dict:
     """Run `job["target"]` ("module:function"): how tests inject faults into a real worker. The job
     comes from the parent process, never from a file."""
@@ -106,4 +180,4 @@ def call(job: dict, progress) -> dict:
     return getattr(importlib.import_module(module), name)(job, progress)
 
 
-JOBS = {"build": build, "accuracy": accuracy, "offline": offline, "call": call}
+JOBS = {"build": build, "accuracy": accuracy, "offline": offline, "server": server, "call": call}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from bench.env import collect_environment
 from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, BenchError, ConfigError
 from bench.record import CellRecord, RunRecord, cell_id, save_run
 from bench.registry import STEPS
+from bench.stats import summarize_ms
 
 
 def utc_now() -> str:
@@ -158,6 +160,8 @@ def _build_step(ctx: RunContext, step_name: str, params: dict, key: str, final: 
 def plan_cells(suite: Suite, variant: Variant) -> list[tuple[str, int | None, int | None]]:
     cells = [("accuracy", None, None)]
     cells += [("offline", b, s) for s in suite.measure.seq_lengths for b in suite.measure.batch_sizes]
+    if variant.name in suite.server_variants():
+        cells.append(("server", None, None))
     return cells
 
 
@@ -169,6 +173,9 @@ def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, 
            "seed": ctx.suite.task.seed}
     if scenario == "accuracy":
         job.update(max_length=ctx.suite.finetune.max_length, eval_batch_size=m.eval_batch_size)
+    elif scenario == "server":
+        job.update(seq_len=ctx.suite.slo.seq_len, slo_p99_ms=ctx.suite.slo.p99_ms,
+                   server=ctx.suite.server.model_dump())
     else:
         job.update(batch_size=bs, seq_len=seq, stop_rule={
             "warmup_iterations": m.warmup_iterations, "max_warmup_s": m.max_warmup_s, "min_iterations": m.min_iterations,
@@ -179,6 +186,8 @@ def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, 
 def measure_cell(ctx: RunContext, variant: Variant, artifact: Path, manifest: dict, scenario: str, bs, seq) -> CellRecord:
     cid = cell_id(variant.name, scenario, bs, seq)
     job = _cell_job(ctx, variant, artifact, scenario, bs, seq)
+    if scenario == "server":
+        seq = ctx.suite.slo.seq_len
     started = utc_now()
     outcome = run_job(ctx, job, cid.replace("/", "_"), ctx.suite.measure.cell_timeout_s)
     common = {"cell_id": cid, "variant": variant.name, "steps": tuple(variant.steps), "runtime": job["runtime"],
@@ -186,19 +195,19 @@ def measure_cell(ctx: RunContext, variant: Variant, artifact: Path, manifest: di
               "model": {"parameters": manifest.get("parameters"),
                         "size_on_disk_mib": round(manifest.get("size_on_disk_bytes", 0) / 2**20, 2)},
               "settings": {"device": ctx.profile.device, "threads": ctx.threads, "clock": "time.perf_counter_ns",
-                           **{k: v for k, v in job.items() if k in ("stop_rule", "max_length", "eval_batch_size")}}}
+                           **{k: v for k, v in job.items() if k in ("stop_rule", "max_length", "eval_batch_size", "server")}}}
     if outcome.status != "ok":
         return CellRecord(**common, status=outcome.status, reason=outcome.reason, error_kind=outcome.error_kind,
                           error_tail=outcome.error_tail)
     r = outcome.result
     common["settings"]["runtime_info"] = r.get("runtime_info")
     cost = None
-    if "throughput_samples_per_s" in r:
+    if r.get("throughput_samples_per_s"):
         cost = {"usd_per_million": usd_per_million(ctx.profile.price_usd_per_hour, r["throughput_samples_per_s"]),
                 "price_usd_per_hour": ctx.profile.price_usd_per_hour, "profile": ctx.profile.name}
     return CellRecord(**common, status="ok", latency=r.get("latency"),
                       throughput_samples_per_s=r.get("throughput_samples_per_s"), memory=r.get("memory"),
-                      quality=r.get("quality"), cost=cost)
+                      quality=r.get("quality"), cost=cost, server=r.get("server"))
 
 
 def _variant_not_built(ctx: RunContext, variant: Variant, outcome: launcher.Outcome, todo: list) -> None:
@@ -222,6 +231,17 @@ def _echo_cell(console: Console, cell: CellRecord) -> None:
         q = cell.quality
         console.print(f"[green]ok[/]          {cell.cell_id}: accuracy {q['accuracy']:.4f} "
                       f"[{q['accuracy_ci95'][0]:.3f}, {q['accuracy_ci95'][1]:.3f}]  macro-F1 {q['macro_f1']:.4f}")
+    elif cell.scenario == "server":
+        best = cell.server["best"]
+        if best is None:
+            lowest = min((p for st in cell.server["settings"] for p in st["probes"]), key=lambda p: p["offered_qps"])
+            console.print(f"[yellow]ok[/]          {cell.cell_id}: no load meets p99 {cell.server['slo_p99_ms']:g} ms "
+                          f"(at {lowest['offered_qps']:.1f} QPS the p99 was {lowest['p99_ms'] or math.nan:.1f} ms)")
+        else:
+            s = summarize_ms(cell.latency["samples_ms"])
+            console.print(f"[green]ok[/]          {cell.cell_id}: {best['max_qps']:.1f} QPS at p99 {s['p99']:.1f} ms "
+                          f"(max batch {best['max_batch_size']}, delay {best['max_queue_delay_ms']:g} ms)  "
+                          f"${cell.cost['usd_per_million']:.3f}/1M")
     else:
         s = cell.latency["summary"]
         warn = "  [yellow]cv {:.0%}[/]".format(s["cv"]) if s["cv"] > 0.10 else ""

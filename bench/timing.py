@@ -7,6 +7,7 @@ tested exactly with a fake one.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -77,3 +78,73 @@ def time_calls(call: Callable[[int], object], rule: StopRule, *,
 def wall_clock_s() -> float:
     """Seconds for wall-time bookkeeping (build and cell durations), not for latency."""
     return time.perf_counter()
+
+
+@dataclass(frozen=True)
+class BatchingPolicy:
+    """A dynamic batcher: run what is queued once `max_batch_size` requests wait, or once the oldest has
+    waited `max_queue_delay_ms`, whichever comes first (Triton's and TorchServe's rule)."""
+
+    max_batch_size: int
+    max_queue_delay_ms: float
+
+
+@dataclass(frozen=True)
+class ServedRequests:
+    latencies_ns: tuple[int, ...]  # arrival to result, per completed request, in arrival order
+    batch_sizes: tuple[int, ...]  # the size of every batch run
+    completed: int
+    offered: int
+    duration_s: float  # from the first scheduled arrival to the last result
+    stopped_early: bool  # ended once more requests were late than the caller allows
+
+
+def serve_open_loop(run_batch: Callable[[int, int], object], arrivals_s, policy: BatchingPolicy, *,
+                    late_after_ns: int | None = None, max_late: int | None = None,
+                    clock: Callable[[], int] = time.perf_counter_ns, sleep: Callable[[float], None] = time.sleep,
+                    synchronize: Callable[[], None] = lambda: None) -> ServedRequests:
+    """Replay a schedule of arrivals (seconds from start) against one server that batches dynamically.
+
+    Open loop: a request arrives at its scheduled time whether or not the server has kept up, and its
+    latency runs from that time to its result, queueing included (no coordinated omission). The load
+    generator is the schedule itself, so it costs no thread and no core. `run_batch(first, count)` runs
+    requests first .. first+count-1 (FIFO). With `late_after_ns` and `max_late`, serving stops once more
+    than `max_late` requests are certainly late (finished, or still waiting, past `late_after_ns`).
+    """
+    arrivals = [int(a * 1e9) for a in arrivals_s]
+    n = len(arrivals)
+    delay_ns = int(policy.max_queue_delay_ms * 1e6)
+    done_ns: list[int] = []
+    batches: list[int] = []
+    late = 0
+    t0 = clock()
+    served = 0
+    while served < n:
+        now = clock() - t0
+        if arrivals[served] > now:
+            sleep((arrivals[served] - now) / 1e9)
+            continue
+        queued = served
+        while queued < n and queued - served < policy.max_batch_size and arrivals[queued] <= now:
+            queued += 1
+        count = queued - served
+        if count < policy.max_batch_size and queued < n:  # more may come: wait, up to the oldest's deadline
+            wake = min(arrivals[served] + delay_ns, arrivals[queued])
+            if wake > now:
+                sleep((wake - now) / 1e9)
+                continue
+        run_batch(served, count)
+        synchronize()
+        end = clock() - t0
+        done_ns.extend([end] * count)
+        batches.append(count)
+        if late_after_ns is not None and max_late is not None:
+            late += sum(end - arrivals[k] > late_after_ns for k in range(served, served + count))
+            waiting_late = max(0, bisect.bisect_left(arrivals, end - late_after_ns) - (served + count))
+            if late + waiting_late > max_late:
+                served += count
+                return ServedRequests(tuple(d - a for d, a in zip(done_ns, arrivals[:len(done_ns)], strict=True)), tuple(batches), served, n,
+                                      end / 1e9, True)
+        served += count
+    return ServedRequests(tuple(d - a for d, a in zip(done_ns, arrivals[:len(done_ns)], strict=True)), tuple(batches), n, n,
+                          (done_ns[-1] if done_ns else 0) / 1e9, False)

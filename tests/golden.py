@@ -27,7 +27,37 @@ def quality(variant, steps, runtime, acc):
                                             "majority_class_rate": 0.4, "predictions": [0, 1, 2]})
 
 
-def golden_run(label_names=("negative", "neutral", "positive"), suite_name="golden") -> RunRecord:
+def probe(qps, p99_upper, p99=None):
+    p99 = p99 if p99 is not None else (p99_upper - 2 if p99_upper else 60.0)
+    return {"offered_qps": qps, "queries": 1000, "completed": 1000 if p99_upper else 40, "achieved_qps": qps,
+            "p50_ms": p99 / 3, "p90_ms": p99 / 2, "p99_ms": p99, "p99_upper_ms": p99_upper, "max_ms": p99 + 5,
+            "mean_batch_size": 1.5, "passed": p99_upper is not None and p99_upper <= SUITE["slo"]["p99_ms"],
+            "stopped_early": p99_upper is None}
+
+
+def server(variant, steps, runtime, probes, max_bs=4, delay=5.0):
+    passing = [p for p in probes if p["passed"]]
+    best = max(passing, key=lambda p: p["offered_qps"]) if passing else None
+    record = {"slo_p99_ms": SUITE["slo"]["p99_ms"], "settings": [
+        {"max_batch_size": max_bs, "max_queue_delay_ms": delay, "service_ms_at_max_batch": 10.0,
+         "max_qps": best and best["offered_qps"], "probes": probes, "samples_ms_at_max_qps": None}],
+        "best": best and {"max_batch_size": max_bs, "max_queue_delay_ms": delay, "max_qps": best["offered_qps"]}}
+    return CellRecord(cell_id=f"{variant}/server", variant=variant, steps=steps, runtime=runtime, scenario="server",
+                      status="ok", seq_len=64, server=record,
+                      latency={"samples_ms": [best["p99_ms"] / 3] * 98 + [best["p99_ms"]] * 2} if best else None,
+                      throughput_samples_per_s=best and best["offered_qps"],
+                      cost=best and {"usd_per_million": 3.6 / (best["offered_qps"] * 3600) * 1e6, "price_usd_per_hour": 3.6})
+
+
+SERVER_CELLS = (
+    server("full", ("full",), "torch", [probe(10, 40.0), probe(20, 48.0), probe(25, None)]),
+    server("onnx", ("full", "onnx"), "onnxruntime", [probe(50, 30.0), probe(80, 45.0), probe(90, None)]),
+    server("tiny", ("full", "tiny"), "torch", [probe(300, 20.0)]),  # fast, but below the accuracy floor
+)
+
+
+def golden_run(label_names=("negative", "neutral", "positive"), suite_name="golden", with_server=False,
+               profile=None) -> RunRecord:
     cells = (
         quality("full", ("full",), "torch", 0.80),
         offline("full", ("full",), "torch", 1, 20.0, 50.0),
@@ -38,9 +68,9 @@ def golden_run(label_names=("negative", "neutral", "positive"), suite_name="gold
         quality("tiny", ("full", "tiny"), "torch", 0.70),
         offline("tiny", ("full", "tiny"), "torch", 8, 10.0, 900.0),  # cheapest, but below the floor
         offline("trt", ("full", "tensorrt"), "tensorrt", 8, 0, 0, status="unsupported", reason="no CUDA device here"),
-    )
+    ) + (SERVER_CELLS if with_server else ())
     return RunRecord(run_id="20260101T000000Z-abc1234", suite_name=suite_name, suite={**SUITE, "name": suite_name},
-                     suite_path="suites/golden.toml", profile=PROFILE,
+                     suite_path="suites/golden.toml", profile=profile or PROFILE,
                      environment={"cpu_model": "Test CPU", "cpu_count": 2, "cpu_flags": {"avx2": True},
                                   "gpu_name": None, "git": {"commit": "abc", "dirty": False},
                                   "packages": {"torch": "2.13.0"}},

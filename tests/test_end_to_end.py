@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_OFFLINE = ("latency", "throughput_samples_per_s", "memory", "cost", "model", "settings")
 VARIANTS = ("full", "onnx", "int8", "lora", "distilled+int8", "tensorrt-fp16")
+SERVED = {"int8/server", "tensorrt-fp16/server"}
 MANIFEST_KEYS = ("step", "key", "parent", "chain", "params", "parameters", "size_on_disk_bytes", "build_wall_s", "files")
 
 
@@ -50,13 +51,20 @@ def test_every_record_has_the_required_fields(smoke_run):
         assert key in env
     assert run["profile"]["name"] == "aws-c6a-large" and run["data"]["test"]["sha256"]
     ids = {c["cell_id"] for c in run["cells"]}
-    assert ids == {f"{v}/{s}" for v in VARIANTS for s in ("accuracy", "offline/bs4/seq16")}
+    assert ids == {f"{v}/{s}" for v in VARIANTS for s in ("accuracy", "offline/bs4/seq16")} | SERVED
     for c in run["cells"]:
         if c["variant"] == "tensorrt-fp16":
             assert c["status"] == "unsupported" and "cuda" in c["reason"], c
             continue
         assert c["status"] == "ok", c
-        if c["scenario"] == "offline":
+        if c["scenario"] == "server":
+            best = c["server"]["best"]
+            assert best and best["max_qps"] > 0 and c["throughput_samples_per_s"] == best["max_qps"], c["cell_id"]
+            assert [s["max_batch_size"] for s in c["server"]["settings"]] == [1, 4]
+            probes = [p for s in c["server"]["settings"] for p in s["probes"]]
+            assert any(p["passed"] for p in probes) and all(p["queries"] >= 459 for p in probes)
+            assert len(c["latency"]["samples_ms"]) >= 459 and c["cost"]["usd_per_million"] > 0
+        elif c["scenario"] == "offline":
             for key in REQUIRED_OFFLINE:
                 assert c[key], (c["cell_id"], key)
             assert len(c["latency"]["samples_ms"]) >= 5 and c["cost"]["usd_per_million"] > 0
@@ -84,6 +92,23 @@ def test_onnx_predicts_what_pytorch_predicts(smoke_run):
     cells = {c["cell_id"]: c for c in json.loads((run_dir_of(out) / "run.json").read_text())["cells"]}
     a, b = cells["full/accuracy"]["quality"]["predictions"], cells["onnx/accuracy"]["quality"]["predictions"]
     assert sum(x == y for x, y in zip(a, b, strict=True)) / len(a) >= 0.97
+
+
+def test_plan_from_the_run_and_its_verification(smoke_run, tmp_path):
+    """`bench plan --verify` serves the cheapest plan's variant at its per-replica load and meets the p99."""
+    _, out, _, env = smoke_run
+    run_dir = run_dir_of(out)
+    run = json.loads((run_dir / "run.json").read_text())
+    capacity = next(c for c in run["cells"] if c["cell_id"] == "int8/server")["server"]["best"]["max_qps"]
+    done = subprocess.run([sys.executable, "-m", "bench", "plan", str(run_dir), "--qps", str(round(2.5 * capacity)),
+                           "--p99-ms", "1000", "--headroom", "0.3", "--out", str(tmp_path), "--verify"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    top = plan["rows"][0]
+    assert top["variant"] == "int8" and top["replicas"] >= 3
+    assert plan["verification"]["status"] == "met" and plan["verification"]["probe"]["completed"] >= 2000
+    assert "verification: met" in done.stderr
 
 
 def test_cells_csv_matches_the_record(smoke_run):

@@ -36,7 +36,7 @@ def test_reports_are_written_from_the_record_alone(tmp_path):
     assert "**onnx** (onnxruntime) at batch size 8" in md
     assert "trt/offline/bs8/seq64" in md and "unsupported" in md
     html = paths["html"].read_text()
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 3  # accuracy vs cost, accuracy vs p99, latency vs batch
     assert not re.search(r'(src|href)="(https?:)?//', html)  # self-contained: nothing fetched
     csv = paths["csv"].read_text().splitlines()
     assert csv[0].startswith("variant,steps,runtime,batch_size,seq_len,status")
@@ -49,3 +49,18 @@ def test_strings_from_data_and_config_are_escaped(tmp_path):
     html = write_report(tmp_path)["html"].read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "<img src=x" not in html
+
+
+def test_server_results_give_a_load_section_a_knee_chart_and_a_plan(tmp_path):
+    run = golden_run(with_server=True)
+    run = run.__class__(**{**run.__dict__, "suite": {**run.suite, "slo": {**run.suite["slo"], "target_qps": 200.0}}})
+    save_run(tmp_path, run)
+    paths = write_report(tmp_path)
+    md = paths["md"].read_text()
+    assert "## Under load: server scenario" in md and "the cheapest is **onnx**" in md
+    assert "| onnx | 0.8000 | 80.0 | max 4, 5 ms |" in md
+    assert "## Capacity plan: 200 requests/s at p99 50 ms" in md
+    assert "| 1 | test-cpu (test.large, $3.6/h) | onnx | 0.8000 | 80.0 | max 4, 5 ms | 3 |" in md
+    html = paths["html"].read_text()
+    assert html.count("<svg") == 4 and "Latency vs offered load" in html
+    assert "Capacity plan: 200 requests/s" in html

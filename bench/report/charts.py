@@ -32,9 +32,7 @@ def accuracy_vs_cost(points: list[dict], title: str) -> str:
         ax.scatter([p["usd_per_million"] for p in mine], [p["accuracy"] for p in mine], s=46,
                    color=PALETTE(k % 10), label=v, zorder=3,
                    edgecolors=["black" if p["on_frontier"] else "none" for p in mine], linewidths=1.4)
-        for p in mine:
-            ax.annotate(f"bs{p['batch_size']}", (p["usd_per_million"], p["accuracy"]), textcoords="offset points",
-                        xytext=(5, 4), fontsize=7, color="#444")
+        _label(ax, mine, "usd_per_million")
     front = sorted((p for p in points if p["on_frontier"] and not math.isnan(p["accuracy"])),
                    key=lambda p: p["usd_per_million"])
     if front:
@@ -46,6 +44,57 @@ def accuracy_vs_cost(points: list[dict], title: str) -> str:
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="best")
+    return _svg(fig)
+
+
+def _label(ax, points: list[dict], x_key: str) -> None:
+    """Frontier points carry their variant and batch size; the others their batch size only."""
+    for p in points:
+        text = f"{p['variant']} bs{p['batch_size']}" if p["on_frontier"] else f"bs{p['batch_size']}"
+        ax.annotate(text, (p[x_key], p["accuracy"]), textcoords="offset points", xytext=(5, 4),
+                    fontsize=7 if p["on_frontier"] else 6, color="#222" if p["on_frontier"] else "#777")
+
+
+def accuracy_vs_p99(points: list[dict], slo_ms: float, title: str) -> str:
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
+    for k, v in enumerate(sorted({p["variant"] for p in points})):
+        mine = [p for p in points if p["variant"] == v and not math.isnan(p["accuracy"])]
+        ax.scatter([p["p99_ms"] for p in mine], [p["accuracy"] for p in mine], s=46, color=PALETTE(k % 10), label=v,
+                   zorder=3, edgecolors=["black" if p["on_frontier"] else "none" for p in mine], linewidths=1.4)
+        _label(ax, mine, "p99_ms")
+    ax.axvline(slo_ms, color="red", linewidth=1, linestyle="--", label=f"SLO p99 {slo_ms:g} ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("p99 latency per batch, ms (log scale, lower is better)")
+    ax.set_ylabel("test accuracy (higher is better)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="best")
+    return _svg(fig)
+
+
+def latency_vs_qps(server_rows: list[dict], slo_ms: float) -> str:
+    """The knee: p99 per request against offered load, per variant (its best batching setting)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
+    for k, r in enumerate(sorted(server_rows, key=lambda r: r["variant"])):
+        probes = [p for p in r["probes"] if p["p99_ms"] is not None
+                  and (r.get("max_batch_size") is None or (p["max_batch_size"], p["max_queue_delay_ms"])
+                       == (r["max_batch_size"], r["max_queue_delay_ms"]))]
+        probes.sort(key=lambda p: p["offered_qps"])
+        if not probes:
+            continue
+        colour = PALETTE(k % 10)
+        ax.plot([p["offered_qps"] for p in probes], [p["p99_ms"] for p in probes], color=colour, linewidth=1,
+                label=r["variant"])
+        for p in probes:
+            ax.scatter([p["offered_qps"]], [p["p99_ms"]], s=30, zorder=3, color=colour if p["passed"] else "white",
+                       edgecolors=colour, linewidths=1.3)
+    ax.axhline(slo_ms, color="red", linewidth=1, linestyle="--", label=f"SLO p99 {slo_ms:g} ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("offered load, requests/s (Poisson, log scale)")
+    ax.set_ylabel("p99 per request, ms (queueing included)")
+    ax.set_title("Latency vs offered load (filled: passed with 99% confidence; hollow: failed)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, ncol=2)
     return _svg(fig)
 
 

@@ -15,8 +15,10 @@ from bench.report.rows import (
     frontier_rows,
     quality_by_variant,
     recommend,
+    recommend_under_load,
     recommendation_text,
     reference_variant,
+    server_rows,
 )
 
 TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
@@ -47,7 +49,15 @@ def build_view(run: RunRecord) -> dict:
     points = frontier_rows(rows, seq)
     rec = recommend(run, rows)
     failed = [c for c in run.cells if c.status != "ok"]
-    return {"run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
+    servers = server_rows(run)
+    target = run.suite["slo"].get("target_qps")
+    plan = None
+    if servers and target:
+        from bench.plan import make_plan
+
+        plan = {"qps": target, "p99_ms": run.suite["slo"]["p99_ms"], "rows": make_plan([run], target, run.suite["slo"]["p99_ms"])}
+    return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plan": plan,
+            "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
             "rec": rec, "rec_text": recommendation_text(rec, run.profile), "failed": failed,
             "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": TABLE_COLUMNS,
             "fmt": fmt}
@@ -101,6 +111,23 @@ def markdown(view: dict) -> str:
     lines += [f"| {q['variant']} | {q['steps']} | {q['accuracy']:.4f} ({q['ci'][0]:.3f}-{q['ci'][1]:.3f}) | "
               f"{q['delta_points']:+.2f} | {q['macro_f1']:.4f} ({q['f1_ci'][0]:.3f}-{q['f1_ci'][1]:.3f}) | {q['n']} | "
               f"{q['parameters'] or 0:,} | {q['size_mib']:.1f} |" for q in view["quality"]]
+    if view["servers"]:
+        lines += ["", "## Under load: server scenario", "", (view["rec_load_text"] or ""), "",
+                  "| variant | accuracy | max QPS within SLO | batching | p50 ms | p99 ms | p99 bound ms | mean batch | USD/1M at that load |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in view["servers"]:
+            if r["max_qps"]:
+                lines.append(f"| {r['variant']} | {fmt('accuracy', r['accuracy'])} | {r['max_qps']:.1f} | max {r['max_batch_size']}, "
+                             f"{r['max_queue_delay_ms']:g} ms | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p99_upper_ms']:.1f} | "
+                             f"{r['mean_batch_size']:.2f} | {r['usd_per_million']:.4f} |")
+            else:
+                lines.append(f"| {r['variant']} | {fmt('accuracy', r['accuracy'])} | - | {r['reason']} | | | | | |")
+    if view["plan"]:
+        from bench.plan import plan_markdown
+
+        plan = view["plan"]
+        lines += [""] + ["#" + x if x.startswith("# ") else x for x in
+                         plan_markdown(plan["rows"], plan["qps"], plan["p99_ms"], 0.0, 730.0).splitlines()]
     lines += ["", "## All cells", ""] + _md_table(view["rows"], view["columns"])
     if view["trainings"]:
         lines += ["", "## Training", "", "| step | used by | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
@@ -134,9 +161,14 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates
 def html(view: dict) -> str:
     run = view["run"]
     chart_cost = charts.accuracy_vs_cost(view["points"], f"{run.suite_name}: accuracy vs cost at seq {view['seq']}") if view["points"] else ""
-    chart_lat = charts.latency_vs_batch(view["rows"], view["seq"], run.suite["slo"]["p99_ms"]) if view["points"] else ""
+    slo_ms = run.suite["slo"]["p99_ms"]
+    chart_lat = charts.latency_vs_batch(view["rows"], view["seq"], slo_ms) if view["points"] else ""
+    chart_p99 = charts.accuracy_vs_p99(view["points"], slo_ms, f"{run.suite_name}: accuracy vs p99 at seq {view['seq']}") if view["points"] else ""
+    chart_knee = charts.latency_vs_qps(view["servers"], slo_ms) if any(r["probes"] for r in view["servers"]) else ""
     return _ENV.get_template("report.html.j2").render(**view, chart_cost=chart_cost, chart_lat=chart_lat,
-                                                       rec_html=view["rec_text"].replace("**", ""))
+                                                       chart_p99=chart_p99, chart_knee=chart_knee,
+                                                       rec_html=view["rec_text"].replace("**", ""),
+                                                       rec_load_html=(view["rec_load_text"] or "").replace("**", ""))
 
 
 def write_report(run_dir: Path) -> dict[str, Path]:

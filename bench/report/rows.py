@@ -112,3 +112,53 @@ def recommendation_text(rec: dict, profile: dict) -> str:
             f"{c['throughput_per_s']:.0f} samples/s, accuracy {c['accuracy']:.4f} "
             f"(95% CI {c['accuracy_ci_low']:.3f}-{c['accuracy_ci_high']:.3f}). The p99 here is the latency of a whole "
             f"batch on an idle machine, not of a request under load; queueing is not included.")
+
+
+def server_rows(run: RunRecord) -> list[dict]:
+    """One row per server-scenario cell: the highest QPS within the SLO, its batching and its latency."""
+    quality = quality_by_variant(run)
+    out = []
+    for c in run.cells:
+        if c.scenario != "server":
+            continue
+        q = quality.get(c.variant) or {}
+        row = {"variant": c.variant, "runtime": c.runtime, "status": c.status, "reason": c.reason,
+               "accuracy": q.get("accuracy", math.nan), "max_qps": None, "probes": []}
+        if c.status == "ok":
+            best = c.server["best"]
+            row["probes"] = [{**p, "max_batch_size": s["max_batch_size"], "max_queue_delay_ms": s["max_queue_delay_ms"]}
+                             for s in c.server["settings"] for p in s["probes"]]
+            if best is None:
+                row["reason"] = "no probed load met the SLO"
+            else:
+                s = summarize_ms(c.latency["samples_ms"])
+                probe = max((p for p in row["probes"] if p["passed"] and p["max_batch_size"] == best["max_batch_size"]
+                             and p["max_queue_delay_ms"] == best["max_queue_delay_ms"]), key=lambda p: p["offered_qps"])
+                row.update(max_qps=best["max_qps"], max_batch_size=best["max_batch_size"],
+                           max_queue_delay_ms=best["max_queue_delay_ms"], p50_ms=s["p50"], p99_ms=s["p99"],
+                           p99_upper_ms=probe["p99_upper_ms"], mean_batch_size=probe["mean_batch_size"],
+                           requests=s["count"], usd_per_million=(c.cost or {}).get("usd_per_million"))
+        out.append(row)
+    return out
+
+
+def recommend_under_load(run: RunRecord, rows: list[dict]) -> str | None:
+    """The cheapest variant per request at its highest load within the SLO, above the accuracy floor."""
+    if not rows:
+        return None
+    slo = run.suite["slo"]
+    ref = reference_variant(run)
+    ref_acc = (quality_by_variant(run).get(ref) or {}).get("accuracy") if ref else None
+    if ref_acc is None:
+        return None
+    floor = slo["accuracy_floor"] * ref_acc
+    good = [r for r in rows if r["max_qps"] and not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
+    if not good:
+        return (f"Under load (Poisson arrivals, dynamic batching), no variant above the accuracy floor {floor:.4f} "
+                f"keeps its p99 per request within {slo['p99_ms']:g} ms at any measured load.")
+    c = min(good, key=lambda r: r["usd_per_million"])
+    return (f"Under load (Poisson arrivals, dynamic batching, p99 per request including queueing), the cheapest is "
+            f"**{c['variant']}**: one {run.profile['instance']} replica serves {c['max_qps']:.1f} requests/s within "
+            f"p99 {slo['p99_ms']:g} ms (measured p99 {c['p99_ms']:.1f} ms, 99%-confidence bound {c['p99_upper_ms']:.1f} ms; "
+            f"max batch {c['max_batch_size']}, queue delay {c['max_queue_delay_ms']:g} ms): "
+            f"${c['usd_per_million']:.3f} per 1M requests at that load, accuracy {c['accuracy']:.4f}.")

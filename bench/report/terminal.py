@@ -24,7 +24,28 @@ def print_summary(run_dir: Path, console: Console) -> None:
         table.add_row(*cells, style="bold" if mark else ("red" if r["status"] == "failed" else None))
     console.print(table)
     print_speedups(view, console)
+    print_servers(view, console)
     console.print(view["rec_text"].replace("**", ""))
+    if view["rec_load_text"]:
+        console.print(view["rec_load_text"].replace("**", ""))
+
+
+def print_servers(view: dict, console: Console) -> None:
+    if not view["servers"]:
+        return
+    slo = view["run"].suite["slo"]["p99_ms"]
+    table = Table(title=f"server scenario: highest Poisson load with p99 per request within {slo:g} ms")
+    for h in ("variant", "accuracy", "max QPS", "batching", "p50 ms", "p99 ms", "p99 bound ms", "USD/1M"):
+        table.add_column(h, justify="left" if h in ("variant", "batching") else "right")
+    for r in sorted(view["servers"], key=lambda r: -(r["max_qps"] or 0)):
+        if r["max_qps"]:
+            table.add_row(r["variant"], fmt("accuracy", r["accuracy"]), f"{r['max_qps']:.1f}",
+                          f"max {r['max_batch_size']}, {r['max_queue_delay_ms']:g} ms", f"{r['p50_ms']:.1f}",
+                          f"{r['p99_ms']:.1f}", f"{r['p99_upper_ms']:.1f}", fmt("usd_per_million", r["usd_per_million"]))
+        else:
+            table.add_row(r["variant"], fmt("accuracy", r["accuracy"]), "-", r["reason"] or r["status"], "", "", "", "",
+                          style="dim")
+    console.print(table)
 
 
 def print_speedups(view: dict, console: Console) -> None:

@@ -1,0 +1,306 @@
+"""Compare two measurements of one suite (run directories or baseline files) cell by cell, with a
+verdict per metric that survives noisy machines: a change counts only when it is both statistically
+significant on the raw samples and larger than a minimum effect (asv's rule).
+
+Tests used, per metric:
+- p50 latency and throughput (and USD per 1M, which is price / throughput): Mann-Whitney U, two-sided,
+  on the per-batch latency samples; effect = ratio of medians (p50) or of means (throughput).
+- p99 latency: percentile bootstrap of the ratio of p99s (2,000 resamples); significant when the
+  (1 - alpha) interval excludes 1.
+- accuracy: exact McNemar test on the per-example correctness of the two runs (same test split), with a
+  tolerance in points.
+- peak memory and the server scenario's max QPS: one number per run, so threshold only (named so).
+
+Verdicts: `regressed` / `improved` when significant and past the minimum effect; `inconclusive` when
+past the minimum effect but not significant; `same` otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+
+BASELINE_KIND = "bench-baseline"
+BASELINE_SCHEMA = 1
+ENV_KEYS = ("cpu_model", "cpu_count", "gpu_name")
+ENV_PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "tensorrt", "peft")
+EXIT_NO_REGRESSION, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_slowdown: float = 0.05  # minimum effect on latency, throughput and cost (fraction)
+    max_memory_growth: float = 0.10
+    accuracy_tolerance_points: float = 0.5
+    alpha: float = 0.01
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    cell_id: str
+    metric: str
+    baseline: float | None
+    new: float | None
+    change: float | None  # relative (new / baseline - 1), or points for accuracy
+    p_value: float | None
+    test: str
+    verdict: str  # improved | same | regressed | inconclusive
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- snapshots: the comparable content of a run or a baseline file --------------------------------
+
+def _pack_bits(bits) -> str:
+    return base64.b64encode(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).decode()
+
+
+def _unpack_bits(text: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
+
+
+def snapshot_from_run(run_dir: Path) -> dict:
+    from bench.data import read_split
+    from bench.record import load_run
+
+    run = load_run(run_dir)
+    labels = None
+    test_path = Path(run_dir) / "data" / "test.jsonl"
+    if test_path.is_file():
+        labels = np.asarray(read_split(test_path).labels)
+    cells = {}
+    for c in run.cells:
+        entry = {"variant": c.variant, "scenario": c.scenario, "batch_size": c.batch_size, "seq_len": c.seq_len,
+                 "status": c.status, "reason": c.reason}
+        if c.status == "ok" and c.scenario == "offline":
+            entry.update(samples_ms=[round(x, 4) for x in c.latency["samples_ms"]],
+                         peak_rss_mib=(c.memory or {}).get("peak_rss_mib"),
+                         price_usd_per_hour=(c.cost or {}).get("price_usd_per_hour"))
+        elif c.status == "ok" and c.scenario == "accuracy":
+            q = c.quality
+            entry.update(accuracy=q["accuracy"], n_examples=q["n_examples"])
+            if labels is not None and q.get("predictions") is not None and len(q["predictions"]) == len(labels):
+                entry["correct_bits"] = _pack_bits(np.asarray(q["predictions"]) == labels)
+        elif c.status == "ok" and c.scenario == "server":
+            entry.update(max_qps=(c.server.get("best") or {}).get("max_qps"))
+        cells[c.cell_id] = entry
+    env = run.environment
+    return {"kind": BASELINE_KIND, "schema_version": BASELINE_SCHEMA, "suite_name": run.suite_name,
+            "profile": run.profile["name"], "run_id": run.run_id, "source": str(run_dir),
+            "test_sha256": run.data.get("test", {}).get("sha256"),
+            "environment": {**{k: env.get(k) for k in ENV_KEYS},
+                            "packages": {p: env.get("packages", {}).get(p) for p in ENV_PACKAGES}},
+            "cells": cells}
+
+
+def write_baseline(run_dir: Path, out: Path) -> Path:
+    snap = snapshot_from_run(run_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        json.dump(snap, f, separators=(",", ":"))
+    tmp.replace(out)
+    return out
+
+
+def load_snapshot(path: Path) -> dict:
+    """A run directory, or a baseline file written by `bench baseline` (.json.gz)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "run.json").is_file():
+            raise BenchError(f"{path}: not a run directory (no run.json)")
+        return snapshot_from_run(path)
+    if not path.is_file():
+        raise BenchError(f"{path}: no such run directory or baseline file")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            snap = json.load(f)
+    except (OSError, json.JSONDecodeError, EOFError) as e:
+        raise BenchError(f"{path}: not a baseline file written by `bench baseline` ({e})") from None
+    if snap.get("kind") != BASELINE_KIND or snap.get("schema_version") != BASELINE_SCHEMA:
+        raise BenchError(f"{path}: not a bench baseline of schema {BASELINE_SCHEMA} "
+                         f"(kind {snap.get('kind')!r}, schema {snap.get('schema_version')!r})")
+    return snap
+
+
+def environment_differences(a: dict, b: dict) -> list[str]:
+    ea, eb = a["environment"], b["environment"]
+    out = [f"{k}: {ea.get(k)!r} vs {eb.get(k)!r}" for k in ENV_KEYS if ea.get(k) != eb.get(k)]
+    out += [f"{p}: {ea['packages'].get(p)} vs {eb['packages'].get(p)}" for p in ENV_PACKAGES
+            if ea["packages"].get(p) != eb["packages"].get(p)]
+    if a["profile"] != b["profile"]:
+        out.append(f"profile: {a['profile']} vs {b['profile']}")
+    return out
+
+
+# ---- statistics -------------------------------------------------------------------------------
+
+def verdict(worse_by: float, significant: bool, min_effect: float) -> str:
+    """`worse_by`: relative change in the bad direction (+0.1 = 10% worse)."""
+    if abs(worse_by) <= min_effect:
+        return "same"
+    if not significant:
+        return "inconclusive"
+    return "regressed" if worse_by > 0 else "improved"
+
+
+def mann_whitney_p(a, b) -> float:
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def bootstrap_ratio_ci(a, b, stat, alpha: float, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of stat(b*) / stat(a*) over independent resamples of a and b."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(a), np.asarray(b)
+    ra = stat(a[rng.integers(0, len(a), (resamples, len(a)))], axis=1)
+    rb = stat(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1)
+    ratios = rb / ra
+    return float(np.quantile(ratios, alpha / 2)), float(np.quantile(ratios, 1 - alpha / 2))
+
+
+def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    from scipy.stats import binomtest
+
+    lost = int(np.sum(correct_a & ~correct_b))
+    gained = int(np.sum(~correct_a & correct_b))
+    if lost + gained == 0:
+        return 1.0
+    return float(binomtest(min(lost, gained), lost + gained, 0.5).pvalue)
+
+
+def _p99(x, axis=None):
+    return np.percentile(x, 99, axis=axis)
+
+
+def compare_offline(cid: str, a: dict, b: dict, t: Thresholds) -> list[MetricChange]:
+    sa, sb = np.asarray(a["samples_ms"]), np.asarray(b["samples_ms"])
+    p = mann_whitney_p(sa, sb)
+    sig = p < t.alpha
+    out = []
+    med_a, med_b = float(np.median(sa)), float(np.median(sb))
+    out.append(MetricChange(cid, "p50_ms", med_a, med_b, med_b / med_a - 1, p, "Mann-Whitney U",
+                            verdict(med_b / med_a - 1, sig, t.max_slowdown)))
+    lo, hi = bootstrap_ratio_ci(sa, sb, _p99, t.alpha)
+    p99_a, p99_b = float(_p99(sa)), float(_p99(sb))
+    out.append(MetricChange(cid, "p99_ms", p99_a, p99_b, p99_b / p99_a - 1, None,
+                            f"bootstrap ratio CI [{lo:.3f}, {hi:.3f}]",
+                            verdict(p99_b / p99_a - 1, not (lo <= 1.0 <= hi), t.max_slowdown)))
+    bs = a["batch_size"]
+    tput_a, tput_b = bs / (sa.mean() / 1000), bs / (sb.mean() / 1000)
+    slower = tput_a / tput_b - 1  # throughput down by x means each sample costs (1 + x) as much
+    out.append(MetricChange(cid, "throughput_per_s", tput_a, tput_b, tput_b / tput_a - 1, p, "Mann-Whitney U",
+                            verdict(slower, sig, t.max_slowdown)))
+    if a.get("price_usd_per_hour") and b.get("price_usd_per_hour"):
+        ca = a["price_usd_per_hour"] / (tput_a * 3600) * 1e6
+        cb = b["price_usd_per_hour"] / (tput_b * 3600) * 1e6
+        out.append(MetricChange(cid, "usd_per_million", ca, cb, cb / ca - 1, p, "Mann-Whitney U (via throughput)",
+                                verdict(cb / ca - 1, sig, t.max_slowdown)))
+    ma, mb = a.get("peak_rss_mib"), b.get("peak_rss_mib")
+    if ma and mb:
+        out.append(MetricChange(cid, "peak_rss_mib", ma, mb, mb / ma - 1, None, "threshold only (one value per run)",
+                                verdict(mb / ma - 1, True, t.max_memory_growth)))
+    return out
+
+
+def compare_accuracy(cid: str, a: dict, b: dict, t: Thresholds) -> MetricChange:
+    drop_points = (a["accuracy"] - b["accuracy"]) * 100
+    if a.get("correct_bits") and b.get("correct_bits") and a["n_examples"] == b["n_examples"]:
+        ca, cb = _unpack_bits(a["correct_bits"], a["n_examples"]), _unpack_bits(b["correct_bits"], b["n_examples"])
+        p, test = mcnemar_p(ca, cb), "McNemar (exact)"
+    else:
+        p, test = None, "threshold only (no per-example predictions)"
+    sig = True if p is None else p < t.alpha
+    worse = drop_points / 100
+    return MetricChange(cid, "accuracy", a["accuracy"], b["accuracy"], -drop_points, p, test,
+                        verdict(worse, sig, t.accuracy_tolerance_points / 100))
+
+
+def compare_snapshots(base: dict, new: dict, t: Thresholds) -> tuple[list[MetricChange], list[str]]:
+    """Changes per matching cell and metric, and the problems that make the comparison unusable."""
+    problems = []
+    if base["suite_name"] != new["suite_name"]:
+        problems.append(f"different suites: {base['suite_name']} vs {new['suite_name']}")
+    if base.get("test_sha256") and new.get("test_sha256") and base["test_sha256"] != new["test_sha256"]:
+        problems.append("different test splits (sha256 differ): accuracy is not comparable")
+    changes: list[MetricChange] = []
+    for cid, a in base["cells"].items():
+        b = new["cells"].get(cid)
+        if b is None:
+            problems.append(f"cell {cid} is in the baseline and missing from the new run")
+            continue
+        if a["status"] != "ok":
+            continue
+        if b["status"] != "ok":
+            changes.append(MetricChange(cid, "status", None, None, None, None, "-",
+                                        "regressed" if b["status"] == "failed" else "inconclusive"))
+            continue
+        if a["scenario"] == "offline":
+            changes += compare_offline(cid, a, b, t)
+        elif a["scenario"] == "accuracy":
+            changes.append(compare_accuracy(cid, a, b, t))
+        elif a["scenario"] == "server" and a.get("max_qps") and b.get("max_qps") is not None:
+            worse = a["max_qps"] / b["max_qps"] - 1 if b["max_qps"] else math.inf
+            changes.append(MetricChange(cid, "server_max_qps", a["max_qps"], b["max_qps"], b["max_qps"] / a["max_qps"] - 1,
+                                        None, "threshold only (one value per run)", verdict(worse, True, t.max_slowdown)))
+    return changes, problems
+
+
+def exit_code(changes: list[MetricChange], problems: list[str]) -> int:
+    if problems:
+        return EXIT_UNUSABLE
+    return EXIT_REGRESSION if any(c.verdict == "regressed" for c in changes) else EXIT_NO_REGRESSION
+
+
+# ---- output -----------------------------------------------------------------------------------
+
+ICON = {"regressed": "❌ regressed", "improved": "✅ improved", "same": "same", "inconclusive": "⚠️ inconclusive"}
+
+
+def _fmt(metric: str, v) -> str:
+    if v is None:
+        return "-"
+    if metric == "accuracy":
+        return f"{v:.4f}"
+    if metric == "usd_per_million":
+        return f"{v:.4f}"
+    return f"{v:,.2f}"
+
+
+def _change(c: MetricChange) -> str:
+    if c.change is None:
+        return "-"
+    return f"{c.change:+.2f} pts" if c.metric == "accuracy" else f"{c.change:+.1%}"
+
+
+def markdown(base: dict, new: dict, changes: list[MetricChange], problems: list[str], diffs: list[str],
+             t: Thresholds) -> str:
+    counts = {v: sum(c.verdict == v for c in changes) for v in ("regressed", "improved", "inconclusive", "same")}
+    head = "❌ **regression**" if counts["regressed"] else ("⛔ **unusable comparison**" if problems else "✅ **no regression**")
+    lines = [f"## bench compare: {new['suite_name']} on {new['profile']}", "",
+             f"{head}: {counts['regressed']} regressed, {counts['improved']} improved, "
+             f"{counts['inconclusive']} inconclusive, {counts['same']} same.", "",
+             f"Baseline `{base['run_id']}` vs new `{new['run_id']}`. A change counts when significant at "
+             f"alpha {t.alpha:g} and larger than {t.max_slowdown:.0%} (latency, throughput, cost), "
+             f"{t.max_memory_growth:.0%} (memory) or {t.accuracy_tolerance_points:g} points (accuracy).", ""]
+    if problems:
+        lines += ["**Problems:**", ""] + [f"- {p}" for p in problems] + [""]
+    if diffs:
+        lines += ["**Environments differ:**", ""] + [f"- {d}" for d in diffs] + [""]
+    interesting = [c for c in changes if c.verdict != "same"]
+    lines += ["| cell | metric | baseline | new | change | p | test | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for c in interesting + [c for c in changes if c.verdict == "same"]:
+        p = "-" if c.p_value is None else f"{c.p_value:.2g}"
+        lines.append(f"| `{c.cell_id}` | {c.metric} | {_fmt(c.metric, c.baseline)} | {_fmt(c.metric, c.new)} | "
+                     f"{_change(c)} | {p} | {c.test} | {ICON[c.verdict]} |")
+    return "\n".join(lines) + "\n"

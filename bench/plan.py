@@ -1,0 +1,156 @@
+"""Capacity plans from stored server-scenario results: replicas and dollars to serve Q requests per
+second at a p99 of L ms, per (variant x profile) measured. A pure function of run records.
+
+A replica's capacity at L is the highest offered QPS that a server-scenario probe of that cell passed
+with its p99 upper bound within L; probes are only ever measured loads, so a plan never extrapolates
+beyond them. Profiles that no run measured get no plan (no estimates across hardware).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from bench.record import RunRecord
+from bench.report.rows import quality_by_variant, reference_variant
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    profile: str
+    instance: str
+    price_usd_per_hour: float
+    variant: str
+    run_id: str
+    accuracy: float | None
+    accuracy_floor: float | None
+    capacity_qps: float | None  # per replica, at the plan's p99 (measured)
+    max_batch_size: int | None
+    max_queue_delay_ms: float | None
+    p99_upper_ms_at_capacity: float | None
+    replicas: int | None
+    monthly_usd: float | None
+    usd_per_million: float | None
+    utilization: float | None  # of the replicas' measured capacity at the plan's traffic
+    feasible: bool
+    why_not: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def capacity_at(server: dict, p99_ms: float) -> tuple[float, dict, dict] | None:
+    """(QPS, setting, probe): the highest passing load over all batching settings at `p99_ms`."""
+    best = None
+    for setting in server.get("settings", []):
+        for probe in setting["probes"]:
+            ub = probe.get("p99_upper_ms")
+            if ub is not None and ub <= p99_ms and (best is None or probe["offered_qps"] > best[0]):
+                best = (probe["offered_qps"], setting, probe)
+    return best
+
+
+def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: float = 0.0,
+              hours_per_month: float = 730.0) -> list[PlanRow]:
+    """Every (profile, variant) with a server-scenario result; feasible plans first, cheapest first."""
+    if qps <= 0 or p99_ms <= 0 or not 0 <= headroom < 1 or hours_per_month <= 0:
+        raise ValueError("need qps > 0, p99_ms > 0, 0 <= headroom < 1 and hours_per_month > 0")
+    rows = []
+    for run in runs:
+        prof = run.profile
+        quality = quality_by_variant(run)
+        ref = reference_variant(run)
+        ref_acc = (quality.get(ref) or {}).get("accuracy") if ref else None
+        floor = run.suite["slo"]["accuracy_floor"] * ref_acc if ref_acc is not None else None
+        for cell in run.cells:
+            if cell.scenario != "server":
+                continue
+            acc = (quality.get(cell.variant) or {}).get("accuracy")
+            base = dict(profile=prof["name"], instance=prof["instance"], price_usd_per_hour=prof["price_usd_per_hour"],
+                        variant=cell.variant, run_id=run.run_id, accuracy=acc, accuracy_floor=floor,
+                        capacity_qps=None, max_batch_size=None, max_queue_delay_ms=None, p99_upper_ms_at_capacity=None,
+                        replicas=None, monthly_usd=None, usd_per_million=None, utilization=None, feasible=False)
+            if cell.status != "ok":
+                rows.append(PlanRow(**base, why_not=f"server scenario {cell.status}: {cell.reason}"))
+                continue
+            if floor is None or acc is None:
+                rows.append(PlanRow(**base, why_not="no accuracy to judge against the floor"))
+                continue
+            if acc < floor:
+                rows.append(PlanRow(**base, why_not=f"accuracy {acc:.4f} is below the floor {floor:.4f}"))
+                continue
+            cap = capacity_at(cell.server, p99_ms)
+            if cap is None:
+                rows.append(PlanRow(**base, why_not=_why_no_capacity(cell.server, p99_ms)))
+                continue
+            capacity, setting, probe = cap
+            replicas = math.ceil(qps / (capacity * (1.0 - headroom)) - 1e-9)
+            monthly = replicas * prof["price_usd_per_hour"] * hours_per_month
+            # $/1M = monthly $ / (requests per month) * 1e6
+            per_million = monthly / (qps * 3600.0 * hours_per_month) * 1e6
+            rows.append(PlanRow(**{**base, "capacity_qps": capacity, "max_batch_size": setting["max_batch_size"],
+                                   "max_queue_delay_ms": setting["max_queue_delay_ms"],
+                                   "p99_upper_ms_at_capacity": probe["p99_upper_ms"], "replicas": replicas,
+                                   "monthly_usd": monthly, "usd_per_million": per_million,
+                                   "utilization": qps / (replicas * capacity), "feasible": True}))
+    return sorted(rows, key=lambda r: (not r.feasible, r.monthly_usd or math.inf, -(r.accuracy or 0), r.variant))
+
+
+def _why_no_capacity(server: dict, p99_ms: float) -> str:
+    probes = [p for s in server.get("settings", []) for p in s["probes"]]
+    if not probes:
+        return "no server-scenario probes"
+    lowest = min(probes, key=lambda p: p["offered_qps"])
+    seen = lowest["p99_upper_ms"] if lowest["p99_upper_ms"] is not None else lowest["p99_ms"]
+    return (f"no measured load meets p99 {p99_ms:g} ms: at the lowest probed load, {lowest['offered_qps']:.1f} QPS, "
+            f"the p99 was {seen:.1f} ms" + ("" if lowest["p99_upper_ms"] is not None else " (probe stopped early)"))
+
+
+def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, hours_per_month: float) -> str:
+    lines = [f"# Capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms", "",
+             f"Headroom {headroom:.0%}, {hours_per_month:g} hours per month. Capacity per replica is the highest "
+             "offered load that the server scenario measured with its p99 upper bound (99% confidence) within the "
+             "target; nothing is extrapolated to hardware that was not measured.", "",
+             "| # | profile | variant | accuracy | QPS per replica | batching | replicas | utilization | USD per month | USD per 1M |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    feasible = [r for r in rows if r.feasible]
+    for i, r in enumerate(feasible, 1):
+        lines.append(f"| {i} | {r.profile} ({r.instance}, ${r.price_usd_per_hour}/h) | {r.variant} | {r.accuracy:.4f} | "
+                     f"{r.capacity_qps:.1f} | max {r.max_batch_size}, {r.max_queue_delay_ms:g} ms | {r.replicas} | "
+                     f"{r.utilization:.0%} | {r.monthly_usd:,.2f} | {r.usd_per_million:.4f} |")
+    if not feasible:
+        lines.append("| - | no measured cell can serve this | | | | | | | | |")
+    others = [r for r in rows if not r.feasible]
+    if others:
+        lines += ["", "Not planned:", ""] + [f"- {r.profile} / {r.variant}: {r.why_not}" for r in others]
+    return "\n".join(lines) + "\n"
+
+
+def verify_row(run: RunRecord, run_dir, row: PlanRow, qps_per_replica: float, p99_ms: float, log_dir) -> dict:
+    """Serve `row`'s variant at the per-replica load the plan assumes, in a fresh worker on this machine,
+    and say whether its p99 per request (and its 99%-confidence bound) is within `p99_ms`."""
+    from pathlib import Path
+
+    from bench import launcher
+    from bench.config import Suite
+
+    suite = Suite.model_validate(run.suite)
+    build = run.builds.get(row.variant) or {}
+    if build.get("status") != "ok" or not Path(build.get("artifact_dir", "")).is_dir():
+        return {"status": "not run", "reason": f"the artifact of {row.variant} is not on this machine"}
+    cell = run.cell(f"{row.variant}/server")
+    # longer than a bisection probe: 2,000 requests bound the p99 by about the 99.5th percentile, where
+    # 500 must bound it by their maximum, so one stray request would decide the verdict
+    settings = {**suite.server.model_dump(), "max_batch_sizes": [row.max_batch_size],
+                "max_queue_delay_ms": [row.max_queue_delay_ms], "min_queries": max(2000, suite.server.min_queries)}
+    job = {"kind": "server", "runtime": cell.runtime, "artifact_dir": build["artifact_dir"],
+           "device": run.profile["device"], "threads": cell.settings["threads"],
+           "test_path": str(Path(run_dir) / "data" / "test.jsonl"), "label_names": list(run.data["label_names"]),
+           "seed": suite.task.seed + 1, "seq_len": suite.slo.seq_len, "slo_p99_ms": p99_ms, "server": settings,
+           "fixed_qps": qps_per_replica}
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    outcome = launcher.run_job(job, Path(log_dir) / f"verify-{row.variant}.log", suite.measure.cell_timeout_s)
+    if outcome.status != "ok":
+        return {"status": outcome.status, "reason": outcome.reason}
+    probe = outcome.result["server"]["settings"][0]["probes"][0]
+    return {"status": "met" if probe["passed"] else "missed", "qps": qps_per_replica, "probe": probe}
