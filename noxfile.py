@@ -1,4 +1,5 @@
-"""nox sessions: `bench` (the default suite on this machine), `tests`, `lint`.
+"""nox sessions: `bench` (the default suite on this machine), `tests`, `lint`, `gate` (CI regression gate),
+`benchmarks` (pytest-benchmark over built variants), `gate_calibration` (the gate's own error rates).
 
 torch and ONNX Runtime are installed here, not by pyproject, because the right build depends on the
 machine: on a CPU-only machine `torch==2.13.0` resolves to a local CPU build (a plain `torch` would
@@ -58,3 +59,52 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", "bench", "tests", "noxfile.py")
+
+
+def _newest_run(suite: str) -> str:
+    from pathlib import Path
+
+    runs = sorted((Path("results") / suite).glob("*/run.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise RuntimeError(f"no run of suite {suite} under results/")
+    return str(runs[-1].parent)
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """Run the gate suite here and compare it with the committed baseline of this profile.
+
+    Exit 0: no regression; 1: a regression; 2: no usable baseline (make one with `bench baseline`).
+    Extra arguments go to `bench run`, e.g. `nox -s gate -- --profile aws-c7i-large`.
+    """
+    import json
+    from pathlib import Path
+
+    install_stack(session)
+    session.run("bench", "run", "gate", *session.posargs, success_codes=[0, 3])
+    run_dir = _newest_run("gate")
+    profile = json.loads((Path(run_dir) / "run.json").read_text())["profile"]["name"]
+    baseline = Path("results") / "baselines" / f"gate-{profile}.json.gz"
+    if not baseline.is_file():
+        session.error(f"no baseline {baseline} for profile {profile}: on a quiet machine of this kind run "
+                      f"`bench baseline {run_dir}` and commit the file")
+    session.run("bench", "compare", str(baseline), run_dir, "--out", "results/gate-compare")
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """pytest-benchmark over the variants of a finished run (default: the newest default-suite run).
+
+    Works with pytest-benchmark's own flow, e.g. `nox -s benchmarks -- --benchmark-autosave` and
+    `nox -s benchmarks -- --benchmark-compare --benchmark-compare-fail=median:10%`.
+    """
+    install_stack(session, ",test")
+    session.run("pytest", "tests/benchmarks", "-m", "variant_benchmark", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(name="gate_calibration")
+def gate_calibration(session: nox.Session) -> None:
+    """Measure the gate's false-alarm rate (A/A) and its detection rate of an injected slowdown from real
+    repeated measurements on this machine. Needs a finished gate run (`nox -s gate` or `bench run gate`)."""
+    install_stack(session)
+    session.run("python", "benchmarks/gate_calibration.py", *session.posargs)

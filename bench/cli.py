@@ -124,6 +124,105 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
         raise typer.Exit(1)
 
 
+def _fraction(text: str, name: str) -> float:
+    """'5%' or '0.05' -> 0.05."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise BenchError(f"{name} {text!r}: expected a percentage like 5% or a fraction like 0.05") from None
+    if not 0 <= value < 10:
+        raise BenchError(f"{name} {text!r}: out of range")
+    return value
+
+
+@app.command()
+def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run directory or a file written by `bench baseline`.")],
+            new: Annotated[Path, typer.Argument(help="The new measurement: a run directory or a baseline file.")],
+            max_slowdown: Annotated[str, typer.Option(help="Minimum effect on latency, throughput and cost, e.g. 5%.")] = "10%",
+            max_memory_growth: Annotated[str, typer.Option(help="Allowed growth of peak memory, e.g. 10%.")] = "10%",
+            accuracy_tolerance: Annotated[float, typer.Option(help="Allowed accuracy drop, in points.")] = 0.5,
+            alpha: Annotated[float, typer.Option(help="Significance level of the tests.")] = 0.01,
+            allow_different_env: Annotated[bool, typer.Option(help="Compare runs from different hardware or library versions.")] = False,
+            out: Annotated[Path, typer.Option(help="Folder for compare.md and compare.json.")] = Path("compare")):
+    """Verdict per cell and metric: improved, same, regressed or inconclusive. Exit 0: no regression;
+    1: a regression; 2: the two cannot be compared (different suites, missing cells, different machines)."""
+    import json
+
+    from rich.table import Table
+
+    from bench import compare as cmp
+    from bench.record import write_atomic
+
+    t = cmp.Thresholds(max_slowdown=_fraction(max_slowdown, "--max-slowdown"),
+                       max_memory_growth=_fraction(max_memory_growth, "--max-memory-growth"),
+                       accuracy_tolerance_points=accuracy_tolerance, alpha=alpha)
+    console = _console()
+    base_snap, new_snap = cmp.load_snapshot(baseline), cmp.load_snapshot(new)
+    changes, problems = cmp.compare_snapshots(base_snap, new_snap, t)
+    diffs = cmp.environment_differences(base_snap, new_snap)
+    if diffs and not allow_different_env:
+        problems.append("measured in different environments (see below); pass --allow-different-env to compare anyway")
+    code = cmp.exit_code(changes, problems)
+    table = Table(title=f"bench compare: {base_snap['run_id']} -> {new_snap['run_id']} (changes first)")
+    for h in ("cell", "metric", "baseline", "new", "change", "p", "verdict"):
+        table.add_column(h, justify="left" if h in ("cell", "metric", "verdict") else "right")
+    colour = {"regressed": "red", "improved": "green", "inconclusive": "yellow", "same": "dim"}
+    for c in sorted(changes, key=lambda c: c.verdict == "same"):
+        table.add_row(c.cell_id, c.metric, cmp._fmt(c.metric, c.baseline), cmp._fmt(c.metric, c.new), cmp._change(c),
+                      "-" if c.p_value is None else f"{c.p_value:.2g}", c.verdict, style=colour[c.verdict])
+    console.print(table)
+    for p in problems:
+        console.print(f"[red]problem:[/] {p}")
+    for d in diffs:
+        console.print(f"[yellow]environment differs:[/] {d}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "compare.md", cmp.markdown(base_snap, new_snap, changes, problems, diffs, t))
+    write_atomic(out / "compare.json", json.dumps({
+        "baseline": str(baseline), "new": str(new), "thresholds": t.__dict__, "exit_code": code,
+        "problems": problems, "environment_differences": diffs, "changes": [c.to_dict() for c in changes]}, indent=1))
+    verdict = {0: "[green]no regression", 1: "[red]regression", 2: "[red]unusable comparison"}[code]
+    console.print(f"{verdict}[/] (exit {code}); {out / 'compare.md'}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def baseline(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+             out: Annotated[Path | None, typer.Option(help="Default: results/baselines/<suite>-<profile>.json.gz")] = None):
+    """Write a compact, committable baseline (summaries, raw samples, per-example correctness; gzip JSON)."""
+    from bench.compare import write_baseline
+    from bench.record import load_run
+
+    run = load_run(run_dir)
+    if run.status != "finished":
+        raise BenchError(f"{run_dir}: the run is {run.status}; a baseline needs a finished run")
+    out = out or Path("results") / "baselines" / f"{run.suite_name}-{run.profile['name']}.json.gz"
+    path = write_baseline(run_dir, out)
+    typer.echo(f"baseline: {path} ({path.stat().st_size / 1024:.1f} KiB) from {run.run_id}")
+
+
+@app.command()
+def history(suite: Annotated[str, typer.Argument(help="Suite name: runs are read from ROOT/SUITE/*/run.json.")],
+            profile: Annotated[str | None, typer.Option(help="Only runs on this profile.")] = None,
+            root: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("results")):
+    """Each metric's trend across stored runs, with change points (E-divisive means) flagged."""
+    from rich.table import Table
+
+    from bench.history import load_series, summarize_series
+
+    series, runs = load_series(root / suite, profile)
+    if len(runs) < 2:
+        raise BenchError(f"{root / suite}: {len(runs)} finished run(s)" + (f" on profile {profile}" if profile else "")
+                         + "; history needs at least two")
+    console = _console()
+    table = Table(title=f"{suite}: {len(runs)} runs from {runs[0]} to {runs[-1]}" + (f" on {profile}" if profile else ""))
+    for h in ("cell", "metric", "runs", "first", "last", "trend", "change points"):
+        table.add_column(h, justify="left" if h in ("cell", "metric", "trend", "change points") else "right")
+    for row in summarize_series(series, runs):
+        table.add_row(row["cell"], row["metric"], str(row["n"]), f"{row['first']:.4g}", f"{row['last']:.4g}",
+                      row["sparkline"], row["change_text"], style="bold yellow" if row["change_points"] else None)
+    console.print(table)
+
+
 @app.command()
 def suites():
     """List the suites bench can find, one line each."""

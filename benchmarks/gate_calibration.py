@@ -1,0 +1,123 @@
+"""The regression gate's error rates, measured from real repeated measurements on this machine.
+
+Re-measures every offline cell of a finished run R times, each in a fresh worker, round-robin across
+cells (so machine drift over minutes falls between repeats, as it does between CI runs). Then:
+- A/A: every pair of repeats of a cell is compared with `bench compare`'s statistics; a `regressed`
+  verdict there is a false alarm. Rates per comparison and per whole gate (all cells of repeat i vs j).
+- Injected slowdown: the newer repeat's samples are scaled by (1 + slowdown) and compared again; the
+  share of `regressed` verdicts is the detection rate.
+
+    python benchmarks/gate_calibration.py [--run-dir results/gate/...] [--repeats 5] [--slowdown 0.10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import compare as cmp  # noqa: E402
+from bench import launcher  # noqa: E402
+from bench.record import load_run  # noqa: E402
+
+METRICS = ("p50_ms", "p99_ms", "throughput_per_s")
+
+
+def newest_gate_run() -> Path:
+    runs = sorted(Path("results/gate").glob("*/run.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        sys.exit("no finished gate run under results/gate: run `bench run gate` first")
+    return runs[-1].parent
+
+
+def remeasure(run_dir: Path, repeats: int, log_dir: Path) -> dict[str, list[dict]]:
+    run = load_run(run_dir)
+    cells = [c for c in run.cells if c.scenario == "offline" and c.status == "ok"]
+    out: dict[str, list[dict]] = {c.cell_id: [] for c in cells}
+    for r in range(repeats):
+        for c in cells:
+            job = {"kind": "offline", "runtime": c.runtime, "artifact_dir": run.builds[c.variant]["artifact_dir"],
+                   "device": c.settings["device"], "threads": c.settings["threads"],
+                   "test_path": str(run_dir / "data" / "test.jsonl"), "label_names": list(run.data["label_names"]),
+                   "seed": 0, "batch_size": c.batch_size, "seq_len": c.seq_len, "stop_rule": c.settings["stop_rule"]}
+            outcome = launcher.run_job(job, log_dir / f"{c.cell_id.replace('/', '_')}-{r}.log", 600)
+            if outcome.status != "ok":
+                sys.exit(f"{c.cell_id} repeat {r}: {outcome.status}: {outcome.reason}")
+            samples = outcome.result["latency"]["samples_ms"]
+            out[c.cell_id].append({"scenario": "offline", "batch_size": c.batch_size, "seq_len": c.seq_len,
+                                   "status": "ok", "samples_ms": samples})
+            print(f"repeat {r + 1}/{repeats} {c.cell_id}: median {sorted(samples)[len(samples) // 2]:.2f} ms, "
+                  f"{len(samples)} samples", flush=True)
+    return out
+
+
+def rates(measured: dict[str, list[dict]], t: cmp.Thresholds, slowdown: float) -> dict:
+    repeats = len(next(iter(measured.values())))
+    aa = {m: [0, 0] for m in METRICS}  # [regressed, comparisons]
+    detect = {m: [0, 0] for m in METRICS}
+    gate_alarms, gate_detections, gate_pairs = 0, 0, 0
+    for i, j in itertools.combinations(range(repeats), 2):
+        gate_pairs += 1
+        alarm = detected = False
+        for cell, reps in measured.items():
+            a, b = reps[i], reps[j]
+            slowed = {**b, "samples_ms": [x * (1 + slowdown) for x in b["samples_ms"]]}
+            for ch in cmp.compare_offline(cell, a, b, t):
+                if ch.metric in aa:
+                    aa[ch.metric][0] += ch.verdict == "regressed"
+                    aa[ch.metric][1] += 1
+                    alarm |= ch.verdict == "regressed"
+            for ch in cmp.compare_offline(cell, a, slowed, t):
+                if ch.metric in detect:
+                    detect[ch.metric][0] += ch.verdict == "regressed"
+                    detect[ch.metric][1] += 1
+            detected_here = any(ch.verdict == "regressed" and ch.metric in ("p50_ms", "throughput_per_s")
+                                for ch in cmp.compare_offline(cell, a, slowed, t))
+            detected |= detected_here
+        gate_alarms += alarm
+        gate_detections += detected
+    return {"false_alarm_per_comparison": {m: aa[m][0] / aa[m][1] for m in METRICS},
+            "detection_per_comparison": {m: detect[m][0] / detect[m][1] for m in METRICS},
+            "comparisons_per_metric": aa[METRICS[0]][1], "gate_pairs": gate_pairs,
+            "gate_false_alarm_rate": gate_alarms / gate_pairs, "gate_detection_rate": gate_detections / gate_pairs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run-dir", type=Path, default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--slowdown", type=float, default=0.10)
+    ap.add_argument("--max-slowdown", type=float, default=cmp.Thresholds().max_slowdown)
+    ap.add_argument("--alpha", type=float, default=cmp.Thresholds().alpha)
+    ap.add_argument("--samples", type=Path, default=None, help="reuse repeats saved by an earlier call (JSON)")
+    ap.add_argument("--save", type=Path, default=Path("results/gate-calibration.json"))
+    args = ap.parse_args()
+    if args.samples:
+        measured = json.loads(args.samples.read_text())["measured"]
+    else:
+        run_dir = args.run_dir or newest_gate_run()
+        with tempfile.TemporaryDirectory() as logs:
+            measured = remeasure(run_dir, args.repeats, Path(logs))
+    t = cmp.Thresholds(max_slowdown=args.max_slowdown, alpha=args.alpha)
+    result = rates(measured, t, args.slowdown)
+    args.save.parent.mkdir(parents=True, exist_ok=True)
+    args.save.write_text(json.dumps({"thresholds": t.__dict__, "slowdown": args.slowdown, "result": result,
+                                     "measured": measured}))
+    print(f"\ngate thresholds: min effect {t.max_slowdown:.0%}, alpha {t.alpha:g}; injected slowdown {args.slowdown:.0%}")
+    print(f"{len(measured)} cells x {len(next(iter(measured.values())))} repeats; "
+          f"{result['comparisons_per_metric']} A/A comparisons per metric")
+    for m in METRICS:
+        print(f"  {m:18} false alarms {result['false_alarm_per_comparison'][m]:6.1%}   "
+              f"detection at +{args.slowdown:.0%} {result['detection_per_comparison'][m]:6.1%}")
+    print(f"  whole gate (any cell regressed): false alarms {result['gate_false_alarm_rate']:.1%} of "
+          f"{result['gate_pairs']} A/A pairs; detection {result['gate_detection_rate']:.1%}")
+    print(f"saved: {args.save}")
+
+
+if __name__ == "__main__":
+    main()
