@@ -138,7 +138,7 @@ def _fraction(text: str, name: str) -> float:
 @app.command()
 def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run directory or a file written by `bench baseline`.")],
             new: Annotated[Path, typer.Argument(help="The new measurement: a run directory or a baseline file.")],
-            max_slowdown: Annotated[str, typer.Option(help="Minimum effect on latency, throughput and cost, e.g. 5%.")] = "10%",
+            max_slowdown: Annotated[str, typer.Option(help="Minimum effect on latency, throughput and cost, e.g. 5%.")] = "5%",
             max_memory_growth: Annotated[str, typer.Option(help="Allowed growth of peak memory, e.g. 10%.")] = "10%",
             accuracy_tolerance: Annotated[float, typer.Option(help="Allowed accuracy drop, in points.")] = 0.5,
             alpha: Annotated[float, typer.Option(help="Significance level of the tests.")] = 0.01,

@@ -4,7 +4,9 @@ significant on the raw samples and larger than a minimum effect (asv's rule).
 
 Tests used, per metric:
 - p50 latency and throughput (and USD per 1M, which is price / throughput): Mann-Whitney U, two-sided,
-  on the per-batch latency samples; effect = ratio of medians (p50) or of means (throughput).
+  on the per-batch latency samples; effect = ratio of medians (p50) or of means (throughput). Where
+  both runs timed bench's reference workload beside every sample, the test and the effect use
+  latency / reference time (drift-corrected: a machine that is 20% slower for a while slows both).
 - p99 latency: percentile bootstrap of the ratio of p99s (2,000 resamples); significant when the
   (1 - alpha) interval excludes 1.
 - accuracy: exact McNemar test on the per-example correctness of the two runs (same test split), with a
@@ -83,6 +85,7 @@ def snapshot_from_run(run_dir: Path) -> dict:
                  "status": c.status, "reason": c.reason}
         if c.status == "ok" and c.scenario == "offline":
             entry.update(samples_ms=[round(x, 4) for x in c.latency["samples_ms"]],
+                         reference_ms=[round(x, 4) for x in c.latency.get("reference_ms") or []],
                          peak_rss_mib=(c.memory or {}).get("peak_rss_mib"),
                          price_usd_per_hour=(c.cost or {}).get("price_usd_per_hour"))
         elif c.status == "ok" and c.scenario == "accuracy":
@@ -183,29 +186,44 @@ def _p99(x, axis=None):
     return np.percentile(x, 99, axis=axis)
 
 
+def _drift_corrected(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Latency / reference-workload time per sample when both runs timed the reference beside every
+    sample (bench.timing.reference_workload), else the raw latencies."""
+    ra, rb = a.get("reference_ms"), b.get("reference_ms")
+    sa, sb = np.asarray(a["samples_ms"], dtype=float), np.asarray(b["samples_ms"], dtype=float)
+    if ra and rb and len(ra) == len(sa) and len(rb) == len(sb):
+        return sa / np.asarray(ra, dtype=float), sb / np.asarray(rb, dtype=float), True
+    return sa, sb, False
+
+
 def compare_offline(cid: str, a: dict, b: dict, t: Thresholds) -> list[MetricChange]:
+    """Shown values are raw; verdicts (and `change`) are judged on drift-corrected samples where both
+    runs have them, which the test name says."""
     sa, sb = np.asarray(a["samples_ms"]), np.asarray(b["samples_ms"])
-    p = mann_whitney_p(sa, sb)
+    xa, xb, corrected = _drift_corrected(a, b)
+    note = " on latency / reference workload (drift-corrected)" if corrected else ""
+    p = mann_whitney_p(xa, xb)
     sig = p < t.alpha
     out = []
-    med_a, med_b = float(np.median(sa)), float(np.median(sb))
-    out.append(MetricChange(cid, "p50_ms", med_a, med_b, med_b / med_a - 1, p, "Mann-Whitney U",
-                            verdict(med_b / med_a - 1, sig, t.max_slowdown)))
-    lo, hi = bootstrap_ratio_ci(sa, sb, _p99, t.alpha)
-    p99_a, p99_b = float(_p99(sa)), float(_p99(sb))
-    out.append(MetricChange(cid, "p99_ms", p99_a, p99_b, p99_b / p99_a - 1, None,
-                            f"bootstrap ratio CI [{lo:.3f}, {hi:.3f}]",
-                            verdict(p99_b / p99_a - 1, not (lo <= 1.0 <= hi), t.max_slowdown)))
+    effect = float(np.median(xb) / np.median(xa)) - 1
+    out.append(MetricChange(cid, "p50_ms", float(np.median(sa)), float(np.median(sb)), effect, p,
+                            "Mann-Whitney U" + note, verdict(effect, sig, t.max_slowdown)))
+    lo, hi = bootstrap_ratio_ci(xa, xb, _p99, t.alpha)
+    effect = float(_p99(xb) / _p99(xa)) - 1
+    out.append(MetricChange(cid, "p99_ms", float(_p99(sa)), float(_p99(sb)), effect, None,
+                            f"bootstrap ratio CI [{lo:.3f}, {hi:.3f}]" + note,
+                            verdict(effect, not (lo <= 1.0 <= hi), t.max_slowdown)))
     bs = a["batch_size"]
     tput_a, tput_b = bs / (sa.mean() / 1000), bs / (sb.mean() / 1000)
-    slower = tput_a / tput_b - 1  # throughput down by x means each sample costs (1 + x) as much
-    out.append(MetricChange(cid, "throughput_per_s", tput_a, tput_b, tput_b / tput_a - 1, p, "Mann-Whitney U",
+    slower = float(xb.mean() / xa.mean()) - 1  # each sample costs (1 + slower) as much: throughput / (1 + slower)
+    out.append(MetricChange(cid, "throughput_per_s", tput_a, tput_b, 1 / (1 + slower) - 1, p, "Mann-Whitney U" + note,
                             verdict(slower, sig, t.max_slowdown)))
     if a.get("price_usd_per_hour") and b.get("price_usd_per_hour"):
         ca = a["price_usd_per_hour"] / (tput_a * 3600) * 1e6
         cb = b["price_usd_per_hour"] / (tput_b * 3600) * 1e6
-        out.append(MetricChange(cid, "usd_per_million", ca, cb, cb / ca - 1, p, "Mann-Whitney U (via throughput)",
-                                verdict(cb / ca - 1, sig, t.max_slowdown)))
+        dearer = (1 + slower) * b["price_usd_per_hour"] / a["price_usd_per_hour"] - 1
+        out.append(MetricChange(cid, "usd_per_million", ca, cb, dearer, p, "Mann-Whitney U (via throughput)" + note,
+                                verdict(dearer, sig, t.max_slowdown)))
     ma, mb = a.get("peak_rss_mib"), b.get("peak_rss_mib")
     if ma and mb:
         out.append(MetricChange(cid, "peak_rss_mib", ma, mb, mb / ma - 1, None, "threshold only (one value per run)",

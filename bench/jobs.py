@@ -71,7 +71,7 @@ def offline(job: dict, progress) -> dict:
     from bench.data import read_split
     from bench.models import load_tokenizer
     from bench.stats import summarize_ms
-    from bench.timing import StopRule, time_calls
+    from bench.timing import REFERENCE_WORKLOAD, StopRule, reference_workload, time_calls
 
     session = _load_session(job)
     peak_rss_after_load = _memory()["peak_rss_mib"]
@@ -85,12 +85,17 @@ def offline(job: dict, progress) -> dict:
                 for i in range(n_batches)]
     rule = StopRule(**job["stop_rule"])
     progress(f"timing bs={bs} seq={seq}", 0, 1)
-    samples = time_calls(lambda i: session.run(prepared[i % n_batches]), rule, synchronize=session.synchronize)
+    reference = reference_workload()
+    for _ in range(3):
+        reference()
+    samples = time_calls(lambda i: session.run(prepared[i % n_batches]), rule, synchronize=session.synchronize,
+                         reference=reference)
     progress(f"timing bs={bs} seq={seq}", 1, 1)
     summary = summarize_ms(samples.samples_ms)
     return {
         "latency": {"unit": "ms per batch", "samples_ms": samples.samples_ms, "warmup_ms": samples.warmup_ms,
-                    "stopped_by": samples.stopped_by, "summary": summary},
+                    "stopped_by": samples.stopped_by, "summary": summary,
+                    "reference_ms": samples.reference_ms, "reference_workload": REFERENCE_WORKLOAD},
         "throughput_samples_per_s": bs / (summary["mean"] / 1000.0),
         "memory": {**_memory(), "peak_rss_after_load_mib": peak_rss_after_load},
         "runtime_info": session.describe(),

@@ -36,6 +36,11 @@ class LatencySamples:
     samples_ns: tuple[int, ...]
     warmup_ns: tuple[int, ...]
     stopped_by: str  # "rule" (both minimums met) or "max_duration" (fewer samples than asked)
+    reference_ns: tuple[int, ...] = ()  # the reference workload, timed just before each sample
+
+    @property
+    def reference_ms(self) -> list[float]:
+        return [s / 1e6 for s in self.reference_ns]
 
     @property
     def samples_ms(self) -> list[float]:
@@ -48,8 +53,12 @@ class LatencySamples:
 
 def time_calls(call: Callable[[int], object], rule: StopRule, *,
                clock: Callable[[], int] = time.perf_counter_ns,
-               synchronize: Callable[[], None] = lambda: None) -> LatencySamples:
-    """Time `call(i)` for i = 0, 1, ...; the caller prepares inputs beforehand, outside this region."""
+               synchronize: Callable[[], None] = lambda: None,
+               reference: Callable[[], object] | None = None) -> LatencySamples:
+    """Time `call(i)` for i = 0, 1, ...; the caller prepares inputs beforehand, outside this region.
+
+    With `reference`, a fixed workload is timed (outside the sample) just before every sample, so that
+    each sample has a measure of how fast the machine was at that moment (see reference_workload)."""
     warmup: list[int] = []
     for i in range(rule.warmup_iterations):
         t0 = clock()
@@ -59,9 +68,14 @@ def time_calls(call: Callable[[int], object], rule: StopRule, *,
         if sum(warmup) / 1e9 >= rule.max_warmup_s:
             break
     samples: list[int] = []
+    ref: list[int] = []
     start = clock()
     i = len(warmup)
     while True:
+        if reference is not None:
+            r0 = clock()
+            reference()
+            ref.append(clock() - r0)
         t0 = clock()
         call(i)
         synchronize()
@@ -70,9 +84,29 @@ def time_calls(call: Callable[[int], object], rule: StopRule, *,
         i += 1
         elapsed_s = (t1 - start) / 1e9
         if rule.satisfied(len(samples), elapsed_s):
-            return LatencySamples(tuple(samples), tuple(warmup), "rule")
+            return LatencySamples(tuple(samples), tuple(warmup), "rule", tuple(ref))
         if elapsed_s >= rule.max_duration_s:
-            return LatencySamples(tuple(samples), tuple(warmup), "max_duration")
+            return LatencySamples(tuple(samples), tuple(warmup), "max_duration", tuple(ref))
+
+
+REFERENCE_WORKLOAD = "numpy float32 matmul (128 x 384) @ (384 x 1536), twice"
+
+
+def reference_workload() -> Callable[[], object]:
+    """A fixed CPU workload of about a millisecond or two, timed beside every latency sample. On a
+    shared machine whose speed drifts (steal time, neighbours, clocks), sample / reference cancels
+    most of the drift: `bench compare` judges latency on that ratio when both runs have it, the way
+    Chromium's perf bots run a reference build beside the build under test."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((128, 384), dtype=np.float32)
+    w = rng.standard_normal((384, 1536), dtype=np.float32)
+
+    def run():
+        np.dot(a, w)
+        return np.dot(a, w)
+    return run
 
 
 def wall_clock_s() -> float:

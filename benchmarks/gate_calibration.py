@@ -50,7 +50,8 @@ def remeasure(run_dir: Path, repeats: int, log_dir: Path) -> dict[str, list[dict
                 sys.exit(f"{c.cell_id} repeat {r}: {outcome.status}: {outcome.reason}")
             samples = outcome.result["latency"]["samples_ms"]
             out[c.cell_id].append({"scenario": "offline", "batch_size": c.batch_size, "seq_len": c.seq_len,
-                                   "status": "ok", "samples_ms": samples})
+                                   "status": "ok", "samples_ms": samples,
+                                   "reference_ms": outcome.result["latency"].get("reference_ms")})
             print(f"repeat {r + 1}/{repeats} {c.cell_id}: median {sorted(samples)[len(samples) // 2]:.2f} ms, "
                   f"{len(samples)} samples", flush=True)
     return out
@@ -66,6 +67,7 @@ def rates(measured: dict[str, list[dict]], t: cmp.Thresholds, slowdown: float) -
         alarm = detected = False
         for cell, reps in measured.items():
             a, b = reps[i], reps[j]
+            # the injected slowdown is in the code under test: its latency grows, the machine's does not
             slowed = {**b, "samples_ms": [x * (1 + slowdown) for x in b["samples_ms"]]}
             for ch in cmp.compare_offline(cell, a, b, t):
                 if ch.metric in aa:
@@ -96,6 +98,7 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=cmp.Thresholds().alpha)
     ap.add_argument("--samples", type=Path, default=None, help="reuse repeats saved by an earlier call (JSON)")
     ap.add_argument("--save", type=Path, default=Path("results/gate-calibration.json"))
+    ap.add_argument("--raw", action="store_true", help="ignore the reference workload (no drift correction)")
     args = ap.parse_args()
     if args.samples:
         measured = json.loads(args.samples.read_text())["measured"]
@@ -103,12 +106,15 @@ def main() -> None:
         run_dir = args.run_dir or newest_gate_run()
         with tempfile.TemporaryDirectory() as logs:
             measured = remeasure(run_dir, args.repeats, Path(logs))
+    if args.raw:
+        measured = {k: [{**r, "reference_ms": None} for r in v] for k, v in measured.items()}
     t = cmp.Thresholds(max_slowdown=args.max_slowdown, alpha=args.alpha)
     result = rates(measured, t, args.slowdown)
     args.save.parent.mkdir(parents=True, exist_ok=True)
     args.save.write_text(json.dumps({"thresholds": t.__dict__, "slowdown": args.slowdown, "result": result,
                                      "measured": measured}))
-    print(f"\ngate thresholds: min effect {t.max_slowdown:.0%}, alpha {t.alpha:g}; injected slowdown {args.slowdown:.0%}")
+    print(f"\ngate thresholds: min effect {t.max_slowdown:.0%}, alpha {t.alpha:g}; injected slowdown {args.slowdown:.0%}; "
+          + ("raw latencies" if args.raw else "drift-corrected by the reference workload"))
     print(f"{len(measured)} cells x {len(next(iter(measured.values())))} repeats; "
           f"{result['comparisons_per_metric']} A/A comparisons per metric")
     for m in METRICS:

@@ -154,3 +154,19 @@ def test_garbage_baseline_is_a_clear_error(tmp_path):
         cmp.load_snapshot(bad)
     with pytest.raises(BenchError, match="no such run directory"):
         cmp.load_snapshot(tmp_path / "missing")
+
+
+def test_drift_of_the_whole_machine_is_corrected_by_the_reference_workload():
+    rng = np.random.default_rng(5)
+    ref = rng.lognormal(np.log(2.0), 0.03, 300)
+    lat = 10 * ref * rng.lognormal(0, 0.02, 300)  # the model runs at the machine's current speed
+    base = {**_offline(lat), "reference_ms": list(ref)}
+    drifted = {**_offline(lat * 1.3), "reference_ms": list(ref * 1.3)}  # machine 30% slower, same code
+    slower_code = {**_offline(lat * 1.1), "reference_ms": list(ref)}  # code 10% slower, same machine
+    v = {c.metric: c for c in cmp.compare_offline("x", base, drifted, T)}
+    assert v["p50_ms"].verdict == "same" and "drift-corrected" in v["p50_ms"].test
+    assert v["p50_ms"].new == pytest.approx(1.3 * v["p50_ms"].baseline, rel=0.05)  # shown values stay raw
+    assert {c.metric: c.verdict for c in cmp.compare_offline("x", base, slower_code, T)}["p50_ms"] == "regressed"
+    # without the reference, the same drift reads as a regression
+    raw = {c.metric: c.verdict for c in cmp.compare_offline("x", _offline(lat), _offline(lat * 1.3), T)}
+    assert raw["p50_ms"] == "regressed"

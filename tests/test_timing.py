@@ -55,3 +55,15 @@ def test_warmup_is_capped_by_time():
     out = time_calls(clock.work, rule, clock=clock)
     assert len(out.warmup_ns) == 2 and len(out.samples_ns) == 2
     assert clock.calls == [0, 1, 2, 3]
+
+
+def test_reference_is_timed_beside_each_sample_and_kept_out_of_it():
+    clock = FakeClock(step_ns=4_000_000)
+
+    def reference():
+        clock.now += 1_000_000  # 1 ms of reference work
+
+    rule = StopRule(warmup_iterations=2, min_iterations=10, min_duration_s=0.0, max_duration_s=10)
+    out = time_calls(clock.work, rule, clock=clock, reference=reference)
+    assert len(out.reference_ns) == len(out.samples_ns) == 10
+    assert set(out.samples_ns) == {4_000_000} and set(out.reference_ns) == {1_000_000}
