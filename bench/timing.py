@@ -89,23 +89,22 @@ def time_calls(call: Callable[[int], object], rule: StopRule, *,
             return LatencySamples(tuple(samples), tuple(warmup), "max_duration", tuple(ref))
 
 
-REFERENCE_WORKLOAD = "numpy float32 matmul (128 x 384) @ (384 x 1536), twice"
+REFERENCE_WORKLOAD = "numpy float32 tanh over 600,000 elements (one thread)"
 
 
 def reference_workload() -> Callable[[], object]:
-    """A fixed CPU workload of about a millisecond or two, timed beside every latency sample. On a
-    shared machine whose speed drifts (steal time, neighbours, clocks), sample / reference cancels
-    most of the drift: `bench compare` judges latency on that ratio when both runs have it, the way
-    Chromium's perf bots run a reference build beside the build under test."""
+    """A fixed CPU workload of about two milliseconds, timed beside every latency sample. On a shared
+    machine whose speed drifts (steal time, neighbours, clocks), sample / reference cancels much of the
+    drift: `bench compare` judges latency on that ratio when both runs have it, the way Chromium's perf
+    bots run a reference build beside the build under test. One thread on purpose: a threaded BLAS
+    call leaves its threads spinning and measured here doubled ONNX Runtime's batch-1 latency."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((128, 384), dtype=np.float32)
-    w = rng.standard_normal((384, 1536), dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal(600_000).astype(np.float32)
+    out = np.empty_like(x)
 
     def run():
-        np.dot(a, w)
-        return np.dot(a, w)
+        return np.tanh(x, out=out)
     return run
 
 
