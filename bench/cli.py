@@ -138,10 +138,10 @@ def _fraction(text: str, name: str) -> float:
 @app.command()
 def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run directory or a file written by `bench baseline`.")],
             new: Annotated[Path, typer.Argument(help="The new measurement: a run directory or a baseline file.")],
-            max_slowdown: Annotated[str, typer.Option(help="Minimum effect on latency, throughput and cost, e.g. 5%.")] = "5%",
-            max_memory_growth: Annotated[str, typer.Option(help="Allowed growth of peak memory, e.g. 10%.")] = "10%",
-            accuracy_tolerance: Annotated[float, typer.Option(help="Allowed accuracy drop, in points.")] = 0.5,
-            alpha: Annotated[float, typer.Option(help="Significance level of the tests.")] = 0.01,
+            max_slowdown: Annotated[str | None, typer.Option(help="Minimum effect on latency, throughput and cost, e.g. 5%. Default: the suite's [gate], else 5%.")] = None,
+            max_memory_growth: Annotated[str | None, typer.Option(help="Allowed growth of peak memory, e.g. 10%. Default: the suite's [gate], else 10%.")] = None,
+            accuracy_tolerance: Annotated[float | None, typer.Option(help="Allowed accuracy drop, in points. Default: the suite's [gate], else 0.5.")] = None,
+            alpha: Annotated[float | None, typer.Option(help="Significance level of the tests. Default: the suite's [gate], else 0.01.")] = None,
             allow_different_env: Annotated[bool, typer.Option(help="Compare runs from different hardware or library versions.")] = False,
             out: Annotated[Path, typer.Option(help="Folder for compare.md and compare.json.")] = Path("compare")):
     """Verdict per cell and metric: improved, same, regressed or inconclusive. Exit 0: no regression;
@@ -153,11 +153,16 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
     from bench import compare as cmp
     from bench.record import write_atomic
 
-    t = cmp.Thresholds(max_slowdown=_fraction(max_slowdown, "--max-slowdown"),
-                       max_memory_growth=_fraction(max_memory_growth, "--max-memory-growth"),
-                       accuracy_tolerance_points=accuracy_tolerance, alpha=alpha)
     console = _console()
     base_snap, new_snap = cmp.load_snapshot(baseline), cmp.load_snapshot(new)
+    suite_gate = {**cmp.Thresholds().__dict__, **(new_snap.get("gate") or {})}
+    t = cmp.Thresholds(
+        max_slowdown=_fraction(max_slowdown, "--max-slowdown") if max_slowdown else suite_gate["max_slowdown"],
+        max_memory_growth=(_fraction(max_memory_growth, "--max-memory-growth") if max_memory_growth
+                           else suite_gate["max_memory_growth"]),
+        accuracy_tolerance_points=(accuracy_tolerance if accuracy_tolerance is not None
+                                   else suite_gate["accuracy_tolerance_points"]),
+        alpha=alpha if alpha is not None else suite_gate["alpha"])
     changes, problems = cmp.compare_snapshots(base_snap, new_snap, t)
     diffs = cmp.environment_differences(base_snap, new_snap)
     if diffs and not allow_different_env:

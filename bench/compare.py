@@ -98,6 +98,7 @@ def snapshot_from_run(run_dir: Path) -> dict:
         cells[c.cell_id] = entry
     env = run.environment
     return {"kind": BASELINE_KIND, "schema_version": BASELINE_SCHEMA, "suite_name": run.suite_name,
+            "gate": run.suite.get("gate") or {},
             "profile": run.profile["name"], "run_id": run.run_id, "source": str(run_dir),
             "test_sha256": run.data.get("test", {}).get("sha256"),
             "environment": {**{k: env.get(k) for k in ENV_KEYS},

@@ -127,6 +127,15 @@ class Server(Strict):
     seed: int = 0
 
 
+class Gate(Strict):
+    """Defaults for `bench compare` on this suite's runs (the command line overrides them)."""
+
+    max_slowdown: float = Field(0.05, ge=0, lt=10)  # minimum effect on latency, throughput and cost
+    max_memory_growth: float = Field(0.10, ge=0, lt=10)
+    accuracy_tolerance_points: float = Field(0.5, ge=0, le=100)
+    alpha: float = Field(0.01, gt=0, lt=0.5)
+
+
 class Suite(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -139,6 +148,7 @@ class Suite(Strict):
     measure: Measure
     slo: SLO
     server: Server = Server(variants=[])
+    gate: Gate = Gate()
 
     def server_variants(self) -> list[str]:
         return [v.name for v in self.variants] if self.server.variants is None else list(self.server.variants)

@@ -170,3 +170,15 @@ def test_drift_of_the_whole_machine_is_corrected_by_the_reference_workload():
     # without the reference, the same drift reads as a regression
     raw = {c.metric: c.verdict for c in cmp.compare_offline("x", _offline(lat), _offline(lat * 1.3), T)}
     assert raw["p50_ms"] == "regressed"
+
+
+def test_the_suites_gate_table_sets_the_default_minimum_effect(tmp_path):
+    base = golden_run()
+    lenient = dataclasses.replace(base, suite={**base.suite, "gate": {"max_slowdown": 0.5}})
+    save_run(tmp_path / "a", base)
+    save_run(tmp_path / "b", _slowed(lenient, "onnx", 1.3))
+    code = app(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")], standalone_mode=False)
+    assert code == 0  # 30% slower is within the suite's 50%
+    code = app(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--max-slowdown", "5%", "--out", str(tmp_path / "o")],
+               standalone_mode=False)
+    assert code == 1  # the command line wins

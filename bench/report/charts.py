@@ -48,11 +48,20 @@ def accuracy_vs_cost(points: list[dict], title: str) -> str:
 
 
 def _label(ax, points: list[dict], x_key: str) -> None:
-    """Frontier points carry their variant and batch size; the others their batch size only."""
+    """A variant's frontier points share one label ("int8 bs1,bs8") at the first of them, staggered so
+    that neighbours do not print over each other; other points carry their batch size only."""
+    front = sorted((p for p in points if p["on_frontier"]), key=lambda p: p[x_key])
+    if front:
+        sizes = ",".join(f"bs{p['batch_size']}" for p in sorted(front, key=lambda p: p["batch_size"]))
+        first = front[0]
+        stagger = 4 + 10 * (sum(map(ord, first["variant"])) % 3)
+        ax.annotate(f"{first['variant']} {sizes}", (first[x_key], first["accuracy"]), textcoords="offset points",
+                    xytext=(6, stagger), fontsize=7, color="#222",
+                    arrowprops={"arrowstyle": "-", "color": "#999", "linewidth": 0.6})
     for p in points:
-        text = f"{p['variant']} bs{p['batch_size']}" if p["on_frontier"] else f"bs{p['batch_size']}"
-        ax.annotate(text, (p[x_key], p["accuracy"]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=7 if p["on_frontier"] else 6, color="#222" if p["on_frontier"] else "#777")
+        if not p["on_frontier"]:
+            ax.annotate(f"bs{p['batch_size']}", (p[x_key], p["accuracy"]), textcoords="offset points", xytext=(4, -9),
+                        fontsize=6, color="#888")
 
 
 def accuracy_vs_p99(points: list[dict], slo_ms: float, title: str) -> str:
