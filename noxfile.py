@@ -44,7 +44,9 @@ def bench(session: nox.Session) -> None:
     Extra arguments go to `bench run`, e.g. `nox -s bench -- smoke` or `nox -s bench -- default --only onnx`.
     """
     install_stack(session)
-    args = session.posargs or ["default"]
+    args = list(session.posargs) or (["gpu"] if has_nvidia_gpu() else ["default"])
+    if has_nvidia_gpu() and "--profile" not in args:
+        args += ["--profile", "auto"]  # the profile whose gpu_name_contains matches this GPU
     session.run("bench", "run", *args)
 
 

@@ -26,7 +26,7 @@ def _console():
 
 @app.command()
 def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")] = None,
-        profile: Annotated[str | None, typer.Option(help="Hardware profile name or path; default: the suite's.")] = None,
+        profile: Annotated[str | None, typer.Option(help="Hardware profile name or path, or auto (the profile matching this GPU); default: the suite's.")] = None,
         out: Annotated[Path, typer.Option(help="Root folder for run directories.")] = Path("results"),
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None,

@@ -26,6 +26,22 @@ def _memory() -> dict:
     return {"peak_rss_mib": round(peak_rss_mib(), 1)}
 
 
+def _cuda_memory(gpu: dict | None) -> dict:
+    """On CUDA: PyTorch's allocator peaks (where torch ran the model) and the NVML figure, named so."""
+    import sys
+
+    out = {}
+    if gpu is not None:
+        out["gpu_nvml"] = gpu
+        if gpu.get("peak_process_memory_nvml_mib") is not None:
+            out["gpu_peak_nvml_used_mib"] = gpu["peak_process_memory_nvml_mib"]
+    torch = sys.modules.get("torch")
+    if gpu is not None and torch is not None and torch.cuda.is_initialized():
+        out["gpu_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        out["gpu_max_reserved_mib"] = torch.cuda.max_memory_reserved() / 2**20
+    return out
+
+
 def build(job: dict, progress) -> dict:
     from bench.config import FineTune
     from bench.registry import STEPS
@@ -88,8 +104,25 @@ def offline(job: dict, progress) -> dict:
     reference = reference_workload()
     for _ in range(3):
         reference()
-    samples = time_calls(lambda i: session.run(prepared[i % n_batches]), rule, synchronize=session.synchronize,
-                         reference=reference)
+    monitor = None
+    if job["device"] == "cuda":
+        from bench.gpu import NvmlMonitor
+
+        monitor = NvmlMonitor()
+        monitor.__enter__()
+    try:
+        samples = time_calls(lambda i: session.run(prepared[i % n_batches]), rule, synchronize=session.synchronize,
+                             reference=reference)
+    finally:
+        if monitor is not None:
+            monitor.__exit__(None, None, None)
+    inferences = bs * (len(samples.samples_ns) + len(samples.warmup_ns))  # the monitor saw warm-up too
+    if monitor is not None:
+        gpu = monitor.result(inferences, job.get("price_usd_per_kwh"))
+        energy = gpu.pop("energy", {"status": "not measured", "reason": gpu.get("reason")})
+    else:
+        gpu, energy = None, {"status": "not measured",
+                             "reason": "bench reads energy from NVML on CUDA devices only; CPU energy is not measured"}
     progress(f"timing bs={bs} seq={seq}", 1, 1)
     summary = summarize_ms(samples.samples_ms)
     return {
@@ -97,7 +130,8 @@ def offline(job: dict, progress) -> dict:
                     "stopped_by": samples.stopped_by, "summary": summary,
                     "reference_ms": samples.reference_ms, "reference_workload": REFERENCE_WORKLOAD},
         "throughput_samples_per_s": bs / (summary["mean"] / 1000.0),
-        "memory": {**_memory(), "peak_rss_after_load_mib": peak_rss_after_load},
+        "memory": {**_memory(), "peak_rss_after_load_mib": peak_rss_after_load, **_cuda_memory(gpu)},
+        "energy": energy,
         "runtime_info": session.describe(),
     }
 

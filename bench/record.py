@@ -42,6 +42,7 @@ class CellRecord:
     memory: dict | None = None  # peak_rss_mib, rss_after_load_mib, ...
     quality: dict | None = None  # accuracy cell: accuracy, macro_f1, CIs, predictions, eval_max_length
     cost: dict | None = None  # usd_per_million, price_usd_per_hour
+    energy: dict | None = None  # offline: NVML energy per inference on CUDA, or "not measured" and why
     server: dict | None = None  # server scenario: settings swept, probes, best setting (bench/server.py)
     model: dict | None = None  # parameters, size_on_disk_mib
     settings: dict | None = None  # stop rule, threads, device, clock

@@ -171,6 +171,7 @@ def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, 
            "device": ctx.profile.device, "threads": ctx.threads,
            "test_path": str(ctx.run_dir / "data" / "test.jsonl"), "label_names": list(ctx.data.label_names),
            "seed": ctx.suite.task.seed}
+    job["price_usd_per_kwh"] = ctx.profile.price_usd_per_kwh
     if scenario == "accuracy":
         job.update(max_length=ctx.suite.finetune.max_length, eval_batch_size=m.eval_batch_size)
     elif scenario == "server":
@@ -207,7 +208,7 @@ def measure_cell(ctx: RunContext, variant: Variant, artifact: Path, manifest: di
                 "price_usd_per_hour": ctx.profile.price_usd_per_hour, "profile": ctx.profile.name}
     return CellRecord(**common, status="ok", latency=r.get("latency"),
                       throughput_samples_per_s=r.get("throughput_samples_per_s"), memory=r.get("memory"),
-                      quality=r.get("quality"), cost=cost, server=r.get("server"))
+                      quality=r.get("quality"), cost=cost, server=r.get("server"), energy=r.get("energy"))
 
 
 def _variant_not_built(ctx: RunContext, variant: Variant, outcome: launcher.Outcome, todo: list) -> None:
@@ -264,9 +265,9 @@ def _start(suite_ref: str, profile_name: str | None, out_root: Path, overrides, 
     from bench.models import resolve_base_model
 
     suite, suite_path = load_suite(suite_ref, overrides)
-    profile = load_profile(profile_name or suite.default_profile)
-    variants = _select_variants(suite, only, str(suite_path))
     env = collect_environment(REPO_ROOT)
+    profile = resolve_profile(profile_name, suite, env, console)
+    variants = _select_variants(suite, only, str(suite_path))
     if profile.device == "cuda" and not env.get("gpu_name"):
         raise ConfigError(f"profiles/{profile.name}.toml", "this profile is for a CUDA GPU, and no NVIDIA GPU "
                           "was found here (nvidia-smi); pick a CPU profile with --profile")
@@ -285,6 +286,25 @@ def _start(suite_ref: str, profile_name: str | None, out_root: Path, overrides, 
                        variants=tuple(v.name for v in variants), started_at=utc_now())
     return dict(suite=suite, profile=profile, run_dir=run_dir, data=data, base_model_dir=base_model_dir,
                 base_hash=base_hash, record=record, variants=variants)
+
+
+def resolve_profile(name: str | None, suite: Suite, env: dict, console: Console) -> Profile:
+    """A named profile; or `auto`: the CUDA profile matching this machine's GPU, else the suite's."""
+    if name != "auto":
+        return load_profile(name or suite.default_profile)
+    from bench.config import list_files
+    from bench.gpu import match_profile
+
+    gpu = env.get("gpu_name")
+    if not gpu:
+        console.print(f"--profile auto: no NVIDIA GPU here; using the suite's profile {suite.default_profile}")
+        return load_profile(suite.default_profile)
+    found = match_profile(gpu, [load_profile(str(p)) for p in list_files("profiles")])
+    if found is None:
+        raise ConfigError("--profile auto", f"no profile in profiles/ matches the GPU '{gpu}' (by gpu_name_contains); "
+                          "add one with its price, or name a profile with --profile")
+    console.print(f"--profile auto: GPU '{gpu}' -> profile {found.name}")
+    return found
 
 
 RESUME_CHECKED = ("cpu_model", "cpu_count", "gpu_name")
