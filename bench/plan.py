@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from bench.record import RunRecord
-from bench.report.rows import quality_by_variant, reference_variant
+from bench.report.rows import accuracy_floor, quality_by_variant
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,7 @@ def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: flo
     for run in runs:
         prof = run.profile
         quality = quality_by_variant(run)
-        ref = reference_variant(run)
-        ref_acc = (quality.get(ref) or {}).get("accuracy") if ref else None
-        floor = run.suite["slo"]["accuracy_floor"] * ref_acc if ref_acc is not None else None
+        _, _, floor = accuracy_floor(run)
         for cell in run.cells:
             if cell.scenario != "server":
                 continue

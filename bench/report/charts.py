@@ -23,26 +23,30 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
 
 
+def _accuracy_scatter(points: list[dict], x_key: str):
+    """Accuracy against `x_key`, one colour per variant, frontier points outlined and labelled."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
+    for k, v in enumerate(sorted({p["variant"] for p in points})):
+        mine = [p for p in points if p["variant"] == v and not math.isnan(p["accuracy"])]
+        ax.scatter([p[x_key] for p in mine], [p["accuracy"] for p in mine], s=46, color=PALETTE(k % 10), label=v,
+                   zorder=3, edgecolors=["black" if p["on_frontier"] else "none" for p in mine], linewidths=1.4)
+        _label(ax, mine, x_key)
+    ax.set_xscale("log")
+    ax.set_ylabel("test accuracy (higher is better)")
+    ax.grid(True, which="both", alpha=0.25)
+    return fig, ax
+
+
 def accuracy_vs_cost(points: list[dict], title: str) -> str:
     """Each point a (variant, batch size) cell; the Pareto frontier drawn as a line through its points."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
-    variants = sorted({p["variant"] for p in points})
-    for k, v in enumerate(variants):
-        mine = [p for p in points if p["variant"] == v and not math.isnan(p["accuracy"])]
-        ax.scatter([p["usd_per_million"] for p in mine], [p["accuracy"] for p in mine], s=46,
-                   color=PALETTE(k % 10), label=v, zorder=3,
-                   edgecolors=["black" if p["on_frontier"] else "none" for p in mine], linewidths=1.4)
-        _label(ax, mine, "usd_per_million")
+    fig, ax = _accuracy_scatter(points, "usd_per_million")
     front = sorted((p for p in points if p["on_frontier"] and not math.isnan(p["accuracy"])),
                    key=lambda p: p["usd_per_million"])
     if front:
         ax.step([p["usd_per_million"] for p in front], [p["accuracy"] for p in front], where="post",
                 color="black", linewidth=1, linestyle="--", label="Pareto frontier", zorder=2)
-    ax.set_xscale("log")
     ax.set_xlabel("USD per 1M inferences (log scale, lower is better)")
-    ax.set_ylabel("test accuracy (higher is better)")
     ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="best")
     return _svg(fig)
 
@@ -65,18 +69,10 @@ def _label(ax, points: list[dict], x_key: str) -> None:
 
 
 def accuracy_vs_p99(points: list[dict], slo_ms: float, title: str) -> str:
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
-    for k, v in enumerate(sorted({p["variant"] for p in points})):
-        mine = [p for p in points if p["variant"] == v and not math.isnan(p["accuracy"])]
-        ax.scatter([p["p99_ms"] for p in mine], [p["accuracy"] for p in mine], s=46, color=PALETTE(k % 10), label=v,
-                   zorder=3, edgecolors=["black" if p["on_frontier"] else "none" for p in mine], linewidths=1.4)
-        _label(ax, mine, "p99_ms")
+    fig, ax = _accuracy_scatter(points, "p99_ms")
     ax.axvline(slo_ms, color="red", linewidth=1, linestyle="--", label=f"SLO p99 {slo_ms:g} ms")
-    ax.set_xscale("log")
     ax.set_xlabel("p99 latency per batch, ms (log scale, lower is better)")
-    ax.set_ylabel("test accuracy (higher is better)")
     ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="best")
     return _svg(fig)
 

@@ -23,6 +23,13 @@ def quality_by_variant(run: RunRecord) -> dict[str, dict]:
     return {c.variant: c.quality for c in run.cells if c.scenario == "accuracy" and c.status == "ok"}
 
 
+def accuracy_floor(run: RunRecord) -> tuple[str | None, float | None, float | None]:
+    """(reference variant, its accuracy, the absolute floor = slo.accuracy_floor x that accuracy)."""
+    ref = reference_variant(run)
+    ref_acc = (quality_by_variant(run).get(ref) or {}).get("accuracy") if ref else None
+    return ref, ref_acc, (run.suite["slo"]["accuracy_floor"] * ref_acc if ref_acc is not None else None)
+
+
 def cell_rows(run: RunRecord) -> list[dict]:
     quality = quality_by_variant(run)
     rows = []
@@ -71,14 +78,12 @@ def _num(v) -> float:
 def recommend(run: RunRecord, rows: list[dict]) -> dict:
     """The cheapest cell at the SLO's sequence length that meets the p99 SLO and the accuracy floor."""
     slo = run.suite["slo"]
-    ref = reference_variant(run)
-    ref_acc = (quality_by_variant(run).get(ref) or {}).get("accuracy") if ref else None
+    ref, ref_acc, floor = accuracy_floor(run)
     out = {"seq_len": slo["seq_len"], "p99_ms": slo["p99_ms"], "accuracy_floor_relative": slo["accuracy_floor"],
            "reference_variant": ref, "reference_accuracy": ref_acc, "choice": None}
     if ref_acc is None:
         out["why_none"] = "no accuracy for the full fine-tune in PyTorch, so the accuracy floor cannot be judged"
         return out
-    floor = slo["accuracy_floor"] * ref_acc
     out["accuracy_floor"] = floor
     at_len = [r for r in rows if r["status"] == "ok" and r["seq_len"] == slo["seq_len"]]
     fast = [r for r in at_len if r["p99_ms"] <= slo["p99_ms"]]
@@ -147,11 +152,9 @@ def recommend_under_load(run: RunRecord, rows: list[dict]) -> str | None:
     if not rows:
         return None
     slo = run.suite["slo"]
-    ref = reference_variant(run)
-    ref_acc = (quality_by_variant(run).get(ref) or {}).get("accuracy") if ref else None
-    if ref_acc is None:
+    _, _, floor = accuracy_floor(run)
+    if floor is None:
         return None
-    floor = slo["accuracy_floor"] * ref_acc
     good = [r for r in rows if r["max_qps"] and not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
     if not good:
         return (f"Under load (Poisson arrivals, dynamic batching), no variant above the accuracy floor {floor:.4f} "
