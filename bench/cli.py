@@ -169,12 +169,13 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
         problems.append("measured in different environments (see below); pass --allow-different-env to compare anyway")
     code = cmp.exit_code(changes, problems)
     table = Table(title=f"bench compare: {base_snap['run_id']} -> {new_snap['run_id']} (changes first)")
-    for h in ("cell", "metric", "baseline", "new", "change", "p", "verdict"):
+    for h in ("cell", "metric", "baseline", "new", "change", "p", "detects (95%)", "verdict"):
         table.add_column(h, justify="left" if h in ("cell", "metric", "verdict") else "right")
     colour = {"regressed": "red", "improved": "green", "inconclusive": "yellow", "same": "dim"}
     for c in sorted(changes, key=lambda c: c.verdict == "same"):
         table.add_row(c.cell_id, c.metric, cmp._fmt(c.metric, c.baseline), cmp._fmt(c.metric, c.new), cmp._change(c),
-                      "-" if c.p_value is None else f"{c.p_value:.2g}", c.verdict, style=colour[c.verdict])
+                      "-" if c.p_value is None else f"{c.p_value:.2g}", cmp._detectable(c), c.verdict,
+                      style=colour[c.verdict])
     console.print(table)
     for p in problems:
         console.print(f"[red]problem:[/] {p}")

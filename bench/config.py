@@ -90,14 +90,21 @@ class Measure(Strict):
     seq_lengths: list[Annotated[int, Field(ge=2, le=8192)]] = Field(min_length=1)
     warmup_iterations: int = Field(5, ge=0)
     max_warmup_s: float = Field(10.0, gt=0)  # warm-up stops early once it has taken this long
+    min_warmup_s: float = Field(0.0, ge=0)  # and runs at least this long (GPU clocks ramp up under load)
     min_iterations: PosInt = 20
     min_duration_s: float = Field(2.0, ge=0)
     max_duration_s: float = Field(60.0, gt=0)
+    # each offline cell is measured in this many fresh worker processes, one after another (pyperf's
+    # habit): per-process medians differ by more than samples within a process, and `bench compare`
+    # tests on them when both runs have at least 3
+    processes: int = Field(1, ge=1, le=50)
     threads: int = Field(0, ge=0)  # 0: one per available core
     eval_batch_size: PosInt = 64
     build_timeout_s: float = Field(3600.0, gt=0)
     cell_timeout_s: float = Field(600.0, gt=0)
     memory_limit_mib: float | None = Field(None, gt=0)  # a worker whose RSS passes this is killed
+    # CUDA: other processes on the GPU before, during or after a cell: record a warning, or fail the cell
+    gpu_isolation: Literal["off", "warn", "refuse"] = "warn"
 
     @model_validator(mode="after")
     def _durations(self):

@@ -56,14 +56,38 @@ def cpu_info() -> dict:
     return {"cpu_model": model, "cpu_count": usable, "cpu_flags": {f: f in flags for f in CPU_FLAGS}}
 
 
+GPU_QUERY = ("name", "driver_version", "memory.total", "compute_cap", "clocks.sm", "clocks.mem", "clocks.max.sm",
+             "clocks.max.mem", "persistence_mode", "power.limit")
+
+
+def parse_gpu_query(out: str) -> dict:
+    """The first GPU of `nvidia-smi --query-gpu=<GPU_QUERY> --format=csv,noheader`."""
+    values = [v.strip() for v in out.splitlines()[0].split(",")]
+    q = dict(zip(GPU_QUERY, values + [None] * (len(GPU_QUERY) - len(values)), strict=True))
+    return {"gpu_name": q["name"], "gpu_driver": q["driver_version"], "gpu_memory": q["memory.total"],
+            "gpu_count": len(out.splitlines()), "gpu_compute_capability": q["compute_cap"],
+            "gpu_clocks_at_start": {"sm": q["clocks.sm"], "memory": q["clocks.mem"], "max_sm": q["clocks.max.sm"],
+                                    "max_memory": q["clocks.max.mem"]},
+            "gpu_persistence_mode": q["persistence_mode"], "gpu_power_limit": q["power.limit"]}
+
+
+def cuda_libraries() -> dict:
+    """CUDA and cuDNN as the installed torch was built with and loads them; TensorRT is in packages."""
+    try:
+        import torch
+
+        return {"cuda_runtime": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    except Exception as e:  # a broken CUDA install should not stop the run; the record says why
+        return {"cuda_runtime": None, "cuda_error": f"{type(e).__name__}: {e}"}
+
+
 def gpu_info() -> dict:
     if not shutil.which("nvidia-smi"):
         return {"gpu_name": None}
-    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"])
+    out = _run(["nvidia-smi", f"--query-gpu={','.join(GPU_QUERY)}", "--format=csv,noheader"])
     if not out:
         return {"gpu_name": None, "gpu_error": "nvidia-smi found but did not answer"}
-    name, driver, memory = (s.strip() for s in out.splitlines()[0].split(","))
-    return {"gpu_name": name, "gpu_driver": driver, "gpu_memory": memory, "gpu_count": len(out.splitlines())}
+    return {**parse_gpu_query(out), **cuda_libraries()}
 
 
 def memory_total_mib() -> int | None:

@@ -52,9 +52,38 @@ def summarize_energy(energy_j: float | None, method: str, inferences: int, price
     return out
 
 
+class DeviceBusy(Exception):
+    """Other processes use the GPU and the suite says `measure.gpu_isolation = "refuse"`."""
+
+
+ISOLATION_POLICIES = ("off", "warn", "refuse")
+
+
+def describe_processes(others: list[dict]) -> str:
+    return ", ".join(f"pid {p['pid']} ({p['memory_mib']:.0f} MiB)" for p in others)
+
+
+def check_isolation(policy: str, others: list[dict] | None, when: str) -> str | None:
+    """optimum-benchmark's device isolation: other processes on the measured GPU distort every figure.
+    Returns a warning (policy `warn`), raises DeviceBusy (policy `refuse`), or None when isolated,
+    when the policy is `off`, or when NVML cannot tell (the record then says `unknown`)."""
+    if policy == "off" or not others:
+        return None
+    text = f"{when}: {len(others)} other process(es) on the GPU: {describe_processes(others)}"
+    if policy == "refuse":
+        raise DeviceBusy(f"{text}; the suite sets measure.gpu_isolation = \"refuse\": stop them, or set it to "
+                         "\"warn\" to measure anyway with a warning in the record")
+    return text
+
+
+def _clock_summary(values: list[float]) -> dict | None:
+    return {"start": values[0], "end": values[-1], "min": min(values), "max": max(values)} if values else None
+
+
 @dataclass
 class NvmlMonitor:
-    """Samples NVML every `interval_s` in a thread while the block runs.
+    """Samples NVML every `interval_s` in a thread while the block runs: power, utilization, this
+    process's memory, SM and memory clocks, and the other processes on the device.
 
     >>> with NvmlMonitor(device_index=0) as mon: ...timed work...
     >>> mon.result(inferences=n, price_usd_per_kwh=None)
@@ -67,7 +96,8 @@ class NvmlMonitor:
     _handle: object = None
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    samples: list[tuple[float, float | None, float | None, float | None]] = field(default_factory=list)
+    samples: list[dict] = field(default_factory=list)  # t_s, power_w, util_pct, mine_mib, sm_mhz, mem_mhz
+    others: dict[int, float] = field(default_factory=dict)  # other processes seen: pid -> most MiB used
     energy_start_mj: int | None = None
     energy_end_mj: int | None = None
     wall_s: float = 0.0
@@ -87,6 +117,7 @@ class NvmlMonitor:
         self._nvml = pynvml
         self.energy_start_mj = self._energy_mj()
         self._t0 = time.perf_counter()
+        self._sample_once()  # clocks at the start, even for a block shorter than one interval
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -96,6 +127,7 @@ class NvmlMonitor:
             return
         self._stop.set()
         self._thread.join()
+        self._sample_once()  # and at the end
         self.wall_s = time.perf_counter() - self._t0
         self.energy_end_mj = self._energy_mj()
         self._nvml.nvmlShutdown()
@@ -112,22 +144,34 @@ class NvmlMonitor:
         except Exception:
             return None
 
-    def _sample(self) -> None:
+    def _sample_once(self) -> None:
         n = self._nvml
         pid = os.getpid()
-        while not self._stop.is_set():
-            power_mw = self._read(n.nvmlDeviceGetPowerUsage)
-            util = self._read(n.nvmlDeviceGetUtilizationRates)
-            procs = self._read(n.nvmlDeviceGetComputeRunningProcesses) or []
-            mine = next((p.usedGpuMemory for p in procs if p.pid == pid and p.usedGpuMemory is not None), None)
-            self.samples.append((time.perf_counter() - self._t0, None if power_mw is None else power_mw / 1000,
-                                 None if util is None else float(util.gpu), None if mine is None else mine / 2**20))
-            self._stop.wait(self.interval_s)
+        power_mw = self._read(n.nvmlDeviceGetPowerUsage)
+        util = self._read(n.nvmlDeviceGetUtilizationRates)
+        procs = self._read(n.nvmlDeviceGetComputeRunningProcesses) or []
+        mine = next((p.usedGpuMemory for p in procs if p.pid == pid and p.usedGpuMemory is not None), None)
+        for p in procs:
+            if p.pid != pid:
+                self.others[p.pid] = max(self.others.get(p.pid, 0.0), (p.usedGpuMemory or 0) / 2**20)
+        self.samples.append({"t_s": time.perf_counter() - self._t0,
+                             "power_w": None if power_mw is None else power_mw / 1000,
+                             "util_pct": None if util is None else float(util.gpu),
+                             "mine_mib": None if mine is None else mine / 2**20,
+                             "sm_mhz": self._read(n.nvmlDeviceGetClockInfo, n.NVML_CLOCK_SM),
+                             "mem_mhz": self._read(n.nvmlDeviceGetClockInfo, n.NVML_CLOCK_MEM)})
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample_once()
+
+    def _series(self, key: str) -> list[float]:
+        return [x[key] for x in self.samples if x[key] is not None]
 
     def result(self, inferences: int, price_usd_per_kwh: float | None = None) -> dict:
         if self._nvml is None:
             return {"status": "not measured", "reason": self.reason}
-        powered = [(t, p) for t, p, _, _ in self.samples if p is not None]
+        powered = [(x["t_s"], x["power_w"]) for x in self.samples if x["power_w"] is not None]
         if self.energy_start_mj is not None and self.energy_end_mj is not None:
             energy = summarize_energy((self.energy_end_mj - self.energy_start_mj) / 1000, "NVML total-energy counter",
                                       inferences, price_usd_per_kwh)
@@ -138,12 +182,14 @@ class NvmlMonitor:
         else:
             energy = summarize_energy(None, "", inferences, None,
                                       reason="no energy counter and fewer than two power samples")
-        util = [u for _, _, u, _ in self.samples if u is not None]
-        mem = [m for _, _, _, m in self.samples if m is not None]
+        util, mem = self._series("util_pct"), self._series("mine_mib")
         return {"status": "ok", "energy": energy, "samples": len(self.samples),
                 "mean_power_w": sum(p for _, p in powered) / len(powered) if powered else None,
                 "mean_utilization_pct": sum(util) / len(util) if util else None,
-                "peak_process_memory_nvml_mib": max(mem) if mem else None}
+                "peak_process_memory_nvml_mib": max(mem) if mem else None,
+                "sm_clock_mhz": _clock_summary(self._series("sm_mhz")),
+                "memory_clock_mhz": _clock_summary(self._series("mem_mhz")),
+                "other_processes_during": [{"pid": k, "memory_mib": v} for k, v in sorted(self.others.items())]}
 
 
 def other_gpu_processes(device_index: int = 0) -> list[dict] | None:

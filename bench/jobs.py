@@ -83,12 +83,31 @@ def accuracy(job: dict, progress) -> dict:
     return {"quality": quality, "memory": _memory(), "runtime_info": session.describe()}
 
 
+def _isolation(job: dict, when: str) -> dict:
+    """Other processes on the GPU at `when` (before/after): warned about, or refused (DeviceBusy)."""
+    from bench.gpu import check_isolation, other_gpu_processes
+
+    others = other_gpu_processes()
+    warning = check_isolation(job.get("gpu_isolation", "warn"), others, when)
+    return {"others": others, "warning": warning}
+
+
+END_TO_END = ("host clock around: copy of the tokenized batch to the device, the forward pass, and the "
+              "logits back to the host")
+
+
 def offline(job: dict, progress) -> dict:
+    """Latency of one (batch size, sequence length) cell. On CUDA, three figures, named so: the host clock
+    after a synchronize with inputs already on the device (compute only, the main samples), CUDA-event
+    device time of the same calls where the runtime's stream is visible, and the end-to-end latency
+    with host-to-device and device-to-host copies included."""
     from bench.data import read_split
     from bench.models import load_tokenizer
     from bench.stats import summarize_ms
-    from bench.timing import REFERENCE_WORKLOAD, StopRule, reference_workload, time_calls
+    from bench.timing import REFERENCE_WORKLOAD, DeviceClock, StopRule, reference_workload, time_calls
 
+    cuda = job["device"] == "cuda"
+    isolation = {"policy": job.get("gpu_isolation", "warn"), "before": _isolation(job, "before the cell")} if cuda else None
     session = _load_session(job)
     peak_rss_after_load = _memory()["peak_rss_mib"]
     tokenizer = load_tokenizer(Path(job["artifact_dir"]))
@@ -96,23 +115,23 @@ def offline(job: dict, progress) -> dict:
     bs, seq = job["batch_size"], job["seq_len"]
     n_batches = 8  # distinct real batches, cycled, prepared before timing starts
     pool = (texts * (bs * n_batches // max(1, len(texts)) + 1))[: bs * n_batches]
-    prepared = [session.prepare(dict(tokenizer(pool[i * bs:(i + 1) * bs], padding="max_length", truncation=True,
-                                                max_length=seq, return_tensors="np")))
-                for i in range(n_batches)]
+    encoded = [dict(tokenizer(pool[i * bs:(i + 1) * bs], padding="max_length", truncation=True, max_length=seq,
+                              return_tensors="np")) for i in range(n_batches)]
+    prepared = [session.prepare(e) for e in encoded]
     rule = StopRule(**job["stop_rule"])
     progress(f"timing bs={bs} seq={seq}", 0, 1)
     reference = reference_workload()
     for _ in range(3):
         reference()
     monitor = None
-    if job["device"] == "cuda":
+    if cuda:
         from bench.gpu import NvmlMonitor
 
         monitor = NvmlMonitor()
         monitor.__enter__()
     try:
         samples = time_calls(lambda i: session.run(prepared[i % n_batches]), rule, synchronize=session.synchronize,
-                             reference=reference)
+                             reference=reference, device_clock=session.device_clock())
     finally:
         if monitor is not None:
             monitor.__exit__(None, None, None)
@@ -123,17 +142,103 @@ def offline(job: dict, progress) -> dict:
     else:
         gpu, energy = None, {"status": "not measured",
                              "reason": "bench reads energy from NVML on CUDA devices only; CPU energy is not measured"}
-    progress(f"timing bs={bs} seq={seq}", 1, 1)
     summary = summarize_ms(samples.samples_ms)
-    return {
-        "latency": {"unit": "ms per batch", "samples_ms": samples.samples_ms, "warmup_ms": samples.warmup_ms,
-                    "stopped_by": samples.stopped_by, "summary": summary,
-                    "reference_ms": samples.reference_ms, "reference_workload": REFERENCE_WORKLOAD},
+    latency = {"unit": "ms per batch", "samples_ms": samples.samples_ms, "warmup_ms": samples.warmup_ms,
+               "stopped_by": samples.stopped_by, "summary": summary,
+               "reference_ms": samples.reference_ms, "reference_workload": REFERENCE_WORKLOAD}
+    if cuda:
+        latency["clock"] = "host clock (time.perf_counter_ns) after the runtime's synchronize; inputs on the device"
+        if samples.device_ns:
+            latency.update(device_ms=samples.device_ms, device_clock=DeviceClock.name,
+                           device_summary=summarize_ms(samples.device_ms))
+        progress(f"timing end to end bs={bs} seq={seq}", 0, 1)
+        e2e = time_calls(lambda i: session.logits(session.run(session.prepare(encoded[i % n_batches]))), rule,
+                         synchronize=session.synchronize)
+        latency["end_to_end"] = {"includes": END_TO_END, "samples_ms": e2e.samples_ms, "warmup_ms": e2e.warmup_ms,
+                                 "stopped_by": e2e.stopped_by, "summary": summarize_ms(e2e.samples_ms)}
+        isolation["after"] = _isolation(job, "after the cell")
+        from bench.gpu import check_isolation
+
+        others = (gpu or {}).get("other_processes_during") or []
+        isolation["during"] = {"others": others,
+                               "warning": check_isolation(isolation["policy"], others, "during the timed region")}
+    progress(f"timing bs={bs} seq={seq}", 1, 1)
+    out = {
+        "latency": latency,
         "throughput_samples_per_s": bs / (summary["mean"] / 1000.0),
         "memory": {**_memory(), "peak_rss_after_load_mib": peak_rss_after_load, **_cuda_memory(gpu)},
         "energy": energy,
         "runtime_info": session.describe(),
     }
+    if isolation is not None:
+        out["isolation"] = isolation
+    return out
+
+
+def _combine_energy(parts: list[dict | None], price_usd_per_kwh) -> dict | None:
+    from bench.gpu import summarize_energy
+
+    missing = [e for e in parts if e is None or e.get("status") != "ok"]
+    if missing:
+        return missing[0]
+    if len({e["method"] for e in parts}) > 1:
+        return {"status": "not measured", "reason": "the processes of this cell used different energy sources"}
+    return summarize_energy(sum(e["energy_j"] for e in parts), parts[0]["method"],
+                            sum(e["inferences"] for e in parts), price_usd_per_kwh)
+
+
+SAMPLE_LISTS = ("samples_ms", "warmup_ms", "reference_ms", "device_ms")
+
+
+def _join_latency(parts: list[dict]) -> dict:
+    """Sample lists concatenated in process order (a list any process lacks is dropped, so samples
+    stay aligned), summaries recomputed from them."""
+    from bench.stats import summarize_ms
+
+    out = {k: v for k, v in parts[0].items() if k not in SAMPLE_LISTS and k != "end_to_end"}
+    for key in SAMPLE_LISTS:
+        if all(p.get(key) for p in parts) or key in ("samples_ms", "warmup_ms"):
+            out[key] = [x for p in parts for x in p.get(key) or []]
+    out["stopped_by"] = "rule" if all(p["stopped_by"] == "rule" for p in parts) else "max_duration"
+    out["summary"] = summarize_ms(out["samples_ms"])
+    if "device_ms" in out:
+        out["device_summary"] = summarize_ms(out["device_ms"])
+    if all(p.get("end_to_end") for p in parts):
+        out["end_to_end"] = _join_latency([p["end_to_end"] for p in parts])
+    return out
+
+
+def combine_processes(results: list[dict], batch_size: int, price_usd_per_kwh: float | None = None) -> dict:
+    """One offline cell measured in several fresh processes: the raw samples in process order, with each
+    process's sample count so per-process statistics can be recomputed; summaries over all samples;
+    memory figures are the largest any process reached; energy is summed over processes."""
+    from bench.stats import between_process_cv
+
+    if len(results) == 1:
+        return results[0]
+    lat = [r["latency"] for r in results]
+    latency = _join_latency(lat)
+    counts = [len(p["samples_ms"]) for p in lat]
+    latency["summary"]["between_process_cv"] = between_process_cv(latency["samples_ms"], counts)
+    latency.update(process_sample_counts=counts, process_warmup_counts=[len(p["warmup_ms"]) for p in lat])
+    memory: dict = {}
+    for r in results:
+        for k, v in (r.get("memory") or {}).items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                memory[k] = max(memory.get(k, v), v)
+            else:
+                memory.setdefault(k, v)
+    out = {
+        "latency": latency,
+        "throughput_samples_per_s": batch_size / (latency["summary"]["mean"] / 1000.0),
+        "memory": memory,
+        "energy": _combine_energy([r.get("energy") for r in results], price_usd_per_kwh),
+        "runtime_info": results[0].get("runtime_info"),
+    }
+    if any(r.get("isolation") for r in results):
+        out["isolation"] = {"policy": results[0]["isolation"]["policy"],
+                            "processes": [r.get("isolation") for r in results]}
+    return out
 
 
 def server(job: dict, progress) -> dict:

@@ -21,7 +21,7 @@ class Outcome:
     status: str  # ok | unsupported | failed
     result: dict | None = None
     reason: str | None = None
-    error_kind: str | None = None  # exception | signal | timeout | oom | no_result
+    error_kind: str | None = None  # exception | signal | timeout | oom | no_result | device_busy
     error_tail: str | None = None
     wall_s: float = 0.0
 

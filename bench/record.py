@@ -35,7 +35,7 @@ class CellRecord:
     batch_size: int | None = None
     seq_len: int | None = None
     reason: str | None = None  # why failed or unsupported
-    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed
+    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy
     error_tail: str | None = None  # last lines of the worker's output
     latency: dict | None = None  # samples_ms, warmup_ms, stopped_by, summary (ms)
     throughput_samples_per_s: float | None = None
@@ -43,6 +43,7 @@ class CellRecord:
     quality: dict | None = None  # accuracy cell: accuracy, macro_f1, CIs, predictions, eval_max_length
     cost: dict | None = None  # usd_per_million, price_usd_per_hour
     energy: dict | None = None  # offline: NVML energy per inference on CUDA, or "not measured" and why
+    isolation: dict | None = None  # CUDA: other processes on the GPU before, during and after the cell
     server: dict | None = None  # server scenario: settings swept, probes, best setting (bench/server.py)
     model: dict | None = None  # parameters, size_on_disk_mib
     settings: dict | None = None  # stop rule, threads, device, clock

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 import os
 import shutil
@@ -21,7 +22,7 @@ from bench.cost import usd_per_million
 from bench.data import TaskData, load_task_data, write_split
 from bench.env import collect_environment
 from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, BenchError, ConfigError
-from bench.record import CellRecord, RunRecord, cell_id, save_run
+from bench.record import CellRecord, RunRecord, cell_id, save_run, write_atomic
 from bench.registry import STEPS
 from bench.stats import summarize_ms
 
@@ -170,8 +171,8 @@ def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, 
     job = {"kind": scenario, "runtime": runtime_of(variant), "artifact_dir": str(artifact),
            "device": ctx.profile.device, "threads": ctx.threads,
            "test_path": str(ctx.run_dir / "data" / "test.jsonl"), "label_names": list(ctx.data.label_names),
-           "seed": ctx.suite.task.seed}
-    job["price_usd_per_kwh"] = ctx.profile.price_usd_per_kwh
+           "seed": ctx.suite.task.seed, "gpu_isolation": ctx.suite.measure.gpu_isolation,
+           "price_usd_per_kwh": ctx.profile.price_usd_per_kwh}
     if scenario == "accuracy":
         job.update(max_length=ctx.suite.finetune.max_length, eval_batch_size=m.eval_batch_size)
     elif scenario == "server":
@@ -179,24 +180,87 @@ def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, 
                    server=ctx.suite.server.model_dump())
     else:
         job.update(batch_size=bs, seq_len=seq, stop_rule={
-            "warmup_iterations": m.warmup_iterations, "max_warmup_s": m.max_warmup_s, "min_iterations": m.min_iterations,
+            "warmup_iterations": m.warmup_iterations, "min_warmup_s": m.min_warmup_s, "max_warmup_s": m.max_warmup_s,
+            "min_iterations": m.min_iterations,
             "min_duration_s": m.min_duration_s, "max_duration_s": m.max_duration_s})
     return job
 
 
-def measure_cell(ctx: RunContext, variant: Variant, artifact: Path, manifest: dict, scenario: str, bs, seq) -> CellRecord:
-    cid = cell_id(variant.name, scenario, bs, seq)
-    job = _cell_job(ctx, variant, artifact, scenario, bs, seq)
-    if scenario == "server":
-        seq = ctx.suite.slo.seq_len
-    started = utc_now()
-    outcome = run_job(ctx, job, cid.replace("/", "_"), ctx.suite.measure.cell_timeout_s)
-    common = {"cell_id": cid, "variant": variant.name, "steps": tuple(variant.steps), "runtime": job["runtime"],
-              "scenario": scenario, "batch_size": bs, "seq_len": seq, "started_at": started, "wall_s": outcome.wall_s,
+@dataclass
+class Cell:
+    """A cell to measure: its job, and (offline, several processes) the results of the processes so far,
+    which are also on disk under partial/ so an interrupted run resumes without losing one."""
+
+    variant: Variant
+    manifest: dict
+    scenario: str
+    batch_size: int | None
+    seq_len: int | None
+    job: dict
+    processes: int = 1
+    results: list = dataclasses.field(default_factory=list)
+    wall_s: float = 0.0
+    started_at: str = dataclasses.field(default_factory=utc_now)
+
+    @property
+    def cell_id(self) -> str:
+        return cell_id(self.variant.name, self.scenario, self.batch_size, self.seq_len)
+
+    @property
+    def log_name(self) -> str:
+        return self.cell_id.replace("/", "_")
+
+
+def _partial_path(ctx: RunContext, cell: Cell) -> Path:
+    return ctx.run_dir / "partial" / f"{cell.log_name}.json"
+
+
+def _load_partial(ctx: RunContext, cell: Cell) -> None:
+    path = _partial_path(ctx, cell)
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        cell.results, cell.wall_s, cell.started_at = saved["results"], saved["wall_s"], saved["started_at"]
+
+
+def _save_partial(ctx: RunContext, cell: Cell) -> None:
+    write_atomic(_partial_path(ctx, cell), json.dumps({"cell_id": cell.cell_id, "started_at": cell.started_at,
+                                                      "wall_s": cell.wall_s, "results": cell.results}))
+
+
+def run_one_process(ctx: RunContext, cell: Cell) -> CellRecord | None:
+    """Run the cell's next process; returns its record once the cell is finished (all processes, or the
+    first failure: a cell is kept whole or not at all), else None."""
+    from bench.jobs import combine_processes
+
+    i = len(cell.results)
+    name = cell.log_name + (f"-p{i + 1}" if cell.processes > 1 else "")
+    outcome = run_job(ctx, cell.job, name, ctx.suite.measure.cell_timeout_s)
+    cell.wall_s += outcome.wall_s
+    if outcome.status != "ok":
+        if cell.processes > 1:
+            outcome = dataclasses.replace(outcome, reason=f"process {i + 1} of {cell.processes}: {outcome.reason}")
+    else:
+        cell.results.append(outcome.result)
+        if len(cell.results) < cell.processes:
+            _save_partial(ctx, cell)
+            return None
+        outcome = dataclasses.replace(outcome, result=combine_processes(
+            cell.results, cell.batch_size or 1, cell.job.get("price_usd_per_kwh")))
+    _partial_path(ctx, cell).unlink(missing_ok=True)
+    return cell_record(ctx, cell, dataclasses.replace(outcome, wall_s=cell.wall_s))
+
+
+def cell_record(ctx: RunContext, cell: Cell, outcome: launcher.Outcome) -> CellRecord:
+    job, manifest = cell.job, cell.manifest
+    seq = ctx.suite.slo.seq_len if cell.scenario == "server" else cell.seq_len
+    common = {"cell_id": cell.cell_id, "variant": cell.variant.name, "steps": tuple(cell.variant.steps),
+              "runtime": job["runtime"], "scenario": cell.scenario, "batch_size": cell.batch_size, "seq_len": seq,
+              "started_at": cell.started_at, "wall_s": outcome.wall_s,
               "model": {"parameters": manifest.get("parameters"),
                         "size_on_disk_mib": round(manifest.get("size_on_disk_bytes", 0) / 2**20, 2)},
               "settings": {"device": ctx.profile.device, "threads": ctx.threads, "clock": "time.perf_counter_ns",
-                           **{k: v for k, v in job.items() if k in ("stop_rule", "max_length", "eval_batch_size", "server")}}}
+                           **{k: v for k, v in job.items() if k in ("stop_rule", "max_length", "eval_batch_size", "server")},
+                           **({"processes": cell.processes} if cell.scenario == "offline" else {})}}
     if outcome.status != "ok":
         return CellRecord(**common, status=outcome.status, reason=outcome.reason, error_kind=outcome.error_kind,
                           error_tail=outcome.error_tail)
@@ -208,7 +272,8 @@ def measure_cell(ctx: RunContext, variant: Variant, artifact: Path, manifest: di
                 "price_usd_per_hour": ctx.profile.price_usd_per_hour, "profile": ctx.profile.name}
     return CellRecord(**common, status="ok", latency=r.get("latency"),
                       throughput_samples_per_s=r.get("throughput_samples_per_s"), memory=r.get("memory"),
-                      quality=r.get("quality"), cost=cost, server=r.get("server"), energy=r.get("energy"))
+                      quality=r.get("quality"), cost=cost, server=r.get("server"), energy=r.get("energy"),
+                      isolation=r.get("isolation"))
 
 
 def _variant_not_built(ctx: RunContext, variant: Variant, outcome: launcher.Outcome, todo: list) -> None:
@@ -246,8 +311,34 @@ def _echo_cell(console: Console, cell: CellRecord) -> None:
     else:
         s = cell.latency["summary"]
         warn = "  [yellow]cv {:.0%}[/]".format(s["cv"]) if s["cv"] > 0.10 else ""
+        if "between_process_cv" in s:
+            n = len(cell.latency["process_sample_counts"])
+            warn += "  {}{} processes, medians vary {:.1%}{}".format(
+                "[yellow]" if s["between_process_cv"] > 0.05 else "", n, s["between_process_cv"],
+                "[/]" if s["between_process_cv"] > 0.05 else "")
+        lat = cell.latency
+        gpu = ""
+        if lat.get("device_ms"):
+            gpu += f"  CUDA-event p50 {summarize_ms(lat['device_ms'])['p50']:.3f} ms"
+        if lat.get("end_to_end"):
+            gpu += f"  end-to-end p50 {summarize_ms(lat['end_to_end']['samples_ms'])['p50']:.3f} ms"
         console.print(f"[green]ok[/]          {cell.cell_id}: p50 {s['p50']:.2f} ms  p99 {s['p99']:.2f} ms  "
-                      f"{cell.throughput_samples_per_s:.1f}/s  ${cell.cost['usd_per_million']:.3f}/1M{warn}")
+                      f"{cell.throughput_samples_per_s:.1f}/s  ${cell.cost['usd_per_million']:.3f}/1M{gpu}{warn}")
+        for warning in isolation_warnings(cell.isolation):
+            console.print(f"[yellow]            {warning}")
+
+
+def isolation_warnings(isolation: dict | None) -> list[str]:
+    """The device-isolation warnings of a cell (one process, or several under `processes`)."""
+    if not isolation:
+        return []
+    checks = isolation.get("processes") or [isolation]
+    out = []
+    for check in checks:
+        for when in ("before", "during", "after"):
+            if (check.get(when) or {}).get("warning"):
+                out.append(check[when]["warning"])
+    return out
 
 
 def _select_variants(suite: Suite, only: list[str] | None, where: str) -> list[Variant]:
@@ -391,12 +482,18 @@ def run_suite(suite_ref: str | None, *, profile_name: str | None = None, out_roo
 
 
 def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
+    """Build every variant, then measure: accuracy cells, offline cells, server cells. With
+    `measure.processes` > 1 the offline cells are measured in rounds, one process of every cell per
+    round, so each cell's processes are spread over the whole offline phase: a machine that is slow
+    for a few minutes then slows one process of every cell, not every process of one cell, and the
+    spread between processes (which `bench compare` tests on) includes that drift."""
     def missing(v: Variant) -> list:
         return [c for c in plan_cells(ctx.suite, v) if ctx.record.cell(cell_id(v.name, *c)) is None]
 
     total = sum(len(missing(v)) for v in variants)
     overall = ctx.progress.add_task("cells", total=total)
     verified: dict[str, dict] = {}
+    cells: list[Cell] = []
     for variant in variants:
         todo = missing(variant)
         if not todo:
@@ -413,9 +510,26 @@ def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
         ctx.save(builds={**ctx.record.builds, variant.name: {"status": "ok", "artifact_dir": str(artifact),
                                                             "manifests": manifests}})
         for scenario, bs, seq in todo:
-            ctx.progress.update(overall, description=f"measuring {cell_id(variant.name, scenario, bs, seq)}")
-            cell = measure_cell(ctx, variant, artifact, manifests[-1], scenario, bs, seq)
-            ctx.add_cell(cell)
-            _echo_cell(ctx.console, cell)
-            ctx.progress.advance(overall)
+            cell = Cell(variant, manifests[-1], scenario, bs, seq, _cell_job(ctx, variant, artifact, scenario, bs, seq),
+                        processes=ctx.suite.measure.processes if scenario == "offline" else 1)
+            _load_partial(ctx, cell)
+            cells.append(cell)
+
+    def finish(record: CellRecord) -> None:
+        ctx.add_cell(record)
+        _echo_cell(ctx.console, record)
+        ctx.progress.advance(overall)
+
+    for scenario in ("accuracy", "offline", "server"):
+        pending = [c for c in cells if c.scenario == scenario]
+        rounds = max((c.processes for c in pending), default=0)
+        for r in range(rounds):
+            for cell in pending:
+                if len(cell.results) > r or ctx.record.cell(cell.cell_id) is not None:
+                    continue  # this round's process was measured before a resume, or the cell is finished
+                label = f" (process {r + 1} of {cell.processes})" if cell.processes > 1 else ""
+                ctx.progress.update(overall, description=f"measuring {cell.cell_id}{label}")
+                record = run_one_process(ctx, cell)
+                if record is not None:
+                    finish(record)
     ctx.progress.update(overall, description="cells")

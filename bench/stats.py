@@ -25,6 +25,20 @@ def summarize_ms(samples_ms) -> dict:
     return out
 
 
+def split_by_process(values, counts) -> list[np.ndarray]:
+    """Samples stored in process order, cut back into one array per process."""
+    x = np.asarray(values, dtype=float)
+    if sum(counts) != x.size:
+        raise ValueError(f"{x.size} samples do not match the process sample counts {list(counts)}")
+    return np.split(x, np.cumsum(counts)[:-1])
+
+
+def between_process_cv(samples_ms, counts) -> float:
+    """Coefficient of variation of the per-process medians: the noise a single-process run cannot see."""
+    medians = np.array([np.median(p) for p in split_by_process(samples_ms, counts)])
+    return float(medians.std(ddof=1) / medians.mean()) if medians.size > 1 else 0.0
+
+
 def accuracy(predictions, labels, axis: int = -1):
     return np.mean(np.asarray(predictions) == np.asarray(labels), axis=axis)
 

@@ -1,8 +1,10 @@
 """All timing in bench happens here. Variants and runtimes never time themselves.
 
 On CPU the clock is `time.perf_counter_ns`; a device runtime passes its `synchronize` so the clock
-reads after the work has finished, not after the launch. The clock is injectable so the stop rule is
-tested exactly with a fake one.
+reads after the work has finished, not after the launch. On CUDA a runtime that runs on a stream bench
+can see (PyTorch, TensorRT) also passes a `DeviceClock`: CUDA events recorded around the same call, so
+every sample has both figures, side by side (host clock after a synchronize, and device time). The
+clocks are injectable so the stop rule is tested exactly with fake ones.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class StopRule:
     min_duration_s: float
     max_duration_s: float
     max_warmup_s: float = float("inf")
+    min_warmup_s: float = 0.0
 
     def satisfied(self, iterations: int, elapsed_s: float) -> bool:
         return iterations >= self.min_iterations and elapsed_s >= self.min_duration_s
@@ -37,6 +40,7 @@ class LatencySamples:
     warmup_ns: tuple[int, ...]
     stopped_by: str  # "rule" (both minimums met) or "max_duration" (fewer samples than asked)
     reference_ns: tuple[int, ...] = ()  # the reference workload, timed just before each sample
+    device_ns: tuple[int, ...] = ()  # CUDA-event time of each sample, where a device clock was given
 
     @property
     def reference_ms(self) -> list[float]:
@@ -50,43 +54,83 @@ class LatencySamples:
     def warmup_ms(self) -> list[float]:
         return [s / 1e6 for s in self.warmup_ns]
 
+    @property
+    def device_ms(self) -> list[float]:
+        return [s / 1e6 for s in self.device_ns]
+
+
+class DeviceClock:
+    """Device time of the work queued between `start()` and `stop()` on a CUDA stream, from a pair of
+    CUDA events (torch.cuda.Event with enable_timing). `elapsed_ns()` blocks until the end event has
+    completed; it is read after the host clock, so it never delays the host figure."""
+
+    name = "CUDA events (torch.cuda.Event, enable_timing=True)"
+
+    def __init__(self, torch, stream=None):
+        self._stream = stream
+        self._start = torch.cuda.Event(enable_timing=True)
+        self._end = torch.cuda.Event(enable_timing=True)
+
+    def start(self) -> None:
+        self._start.record(self._stream)
+
+    def stop(self) -> None:
+        self._end.record(self._stream)
+
+    def elapsed_ns(self) -> int:
+        self._end.synchronize()
+        return int(self._start.elapsed_time(self._end) * 1e6)  # elapsed_time is in ms, 0.5 us resolution
+
 
 def time_calls(call: Callable[[int], object], rule: StopRule, *,
                clock: Callable[[], int] = time.perf_counter_ns,
                synchronize: Callable[[], None] = lambda: None,
-               reference: Callable[[], object] | None = None) -> LatencySamples:
+               reference: Callable[[], object] | None = None,
+               device_clock: DeviceClock | None = None) -> LatencySamples:
     """Time `call(i)` for i = 0, 1, ...; the caller prepares inputs beforehand, outside this region.
 
     With `reference`, a fixed workload is timed (outside the sample) just before every sample, so that
-    each sample has a measure of how fast the machine was at that moment (see reference_workload)."""
+    each sample has a measure of how fast the machine was at that moment (see reference_workload).
+    With `device_clock`, CUDA events bracket the same call and give each sample its device time too.
+    Warm-up runs `warmup_iterations` calls and at least `min_warmup_s` (GPU clocks ramp up under load),
+    and stops early at `max_warmup_s`."""
     warmup: list[int] = []
-    for i in range(rule.warmup_iterations):
+    warm_start = clock()
+    i = 0
+    while i < rule.warmup_iterations or (clock() - warm_start) / 1e9 < rule.min_warmup_s:
         t0 = clock()
         call(i)
         synchronize()
         warmup.append(clock() - t0)
-        if sum(warmup) / 1e9 >= rule.max_warmup_s:
+        i += 1
+        if (clock() - warm_start) / 1e9 >= rule.max_warmup_s:
             break
     samples: list[int] = []
     ref: list[int] = []
+    dev: list[int] = []
     start = clock()
-    i = len(warmup)
     while True:
         if reference is not None:
             r0 = clock()
             reference()
             ref.append(clock() - r0)
         t0 = clock()
+        if device_clock is not None:
+            device_clock.start()
         call(i)
+        if device_clock is not None:
+            device_clock.stop()
         synchronize()
         t1 = clock()
         samples.append(t1 - t0)
+        if device_clock is not None:
+            dev.append(device_clock.elapsed_ns())
         i += 1
         elapsed_s = (t1 - start) / 1e9
-        if rule.satisfied(len(samples), elapsed_s):
-            return LatencySamples(tuple(samples), tuple(warmup), "rule", tuple(ref))
-        if elapsed_s >= rule.max_duration_s:
-            return LatencySamples(tuple(samples), tuple(warmup), "max_duration", tuple(ref))
+        stopped = "rule" if rule.satisfied(len(samples), elapsed_s) else (
+            "max_duration" if elapsed_s >= rule.max_duration_s else None)
+        if stopped:
+            return LatencySamples(tuple(samples), tuple(warmup), stopped, tuple(ref), tuple(dev))
 
 
 REFERENCE_WORKLOAD = "numpy float32 tanh over 600,000 elements (one thread)"

@@ -57,7 +57,8 @@ def main(conn, job: dict, log_path: str) -> None:
         traceback.print_exc()
         sys.stderr.flush()
         # host MemoryError and torch.cuda.OutOfMemoryError are out-of-memory failures, not bugs
-        kind = "oom" if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" else "exception"
+        kind = ("oom" if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+                else "device_busy" if type(e).__name__ == "DeviceBusy" else "exception")
         conn.send(("error", f"{type(e).__name__}: {e}", kind))
     finally:
         conn.close()

@@ -1,13 +1,16 @@
 """The regression gate's error rates, measured from real repeated measurements on this machine.
 
-Re-measures every offline cell of a finished run R times, each in a fresh worker, round-robin across
-cells (so machine drift over minutes falls between repeats, as it does between CI runs). Then:
-- A/A: every pair of repeats of a cell is compared with `bench compare`'s statistics; a `regressed`
-  verdict there is a false alarm. Rates per comparison and per whole gate (all cells of repeat i vs j).
-- Injected slowdown: the newer repeat's samples are scaled by (1 + slowdown) and compared again; the
+Re-measures every offline cell of a finished gate run in R fresh worker processes, round-robin across
+cells (so machine drift over minutes falls between processes, as it does between CI runs). Then
+consecutive blocks of k processes form simulated runs (k = the suite's `measure.processes`, as
+`bench run` would measure them), and:
+- A/A: every pair of simulated runs is compared cell by cell with `bench compare`'s statistics; a
+  `regressed` verdict there is a false alarm. Rates per comparison and per whole gate (all cells).
+- Injected slowdown: the newer run's samples are scaled by (1 + slowdown) and compared again; the
   share of `regressed` verdicts is the detection rate.
+With k = 1 the same samples show the pooled-sample tests (one process per cell per run).
 
-    python benchmarks/gate_calibration.py [--run-dir results/gate/...] [--repeats 5] [--slowdown 0.10]
+    python benchmarks/gate_calibration.py [--run-dir results/gate/...] [--repeats 30] [--per-run 5]
 """
 
 from __future__ import annotations
@@ -57,12 +60,44 @@ def remeasure(run_dir: Path, repeats: int, log_dir: Path) -> dict[str, list[dict
     return out
 
 
-def rates(measured: dict[str, list[dict]], t: cmp.Thresholds, slowdown: float) -> dict:
+def simulated_runs(measured: dict[str, list[dict]], per_run: int) -> dict[str, list[dict]]:
+    """Consecutive blocks of `per_run` processes of each cell, joined the way jobs.combine_processes joins
+    a cell measured in several processes."""
+    out = {}
+    for cell, reps in measured.items():
+        runs = []
+        for i in range(0, len(reps) - per_run + 1, per_run):
+            block = reps[i:i + per_run]
+            refs = [x for r in block for x in r.get("reference_ms") or []]
+            runs.append({**block[0], "samples_ms": [x for r in block for x in r["samples_ms"]],
+                         "reference_ms": refs if all(r.get("reference_ms") for r in block) else None,
+                         "process_sample_counts": [len(r["samples_ms"]) for r in block] if per_run > 1 else None})
+        out[cell] = runs
+    return out
+
+
+def random_split_runs(measured: dict[str, list[dict]], per_run: int, draws: int, seed: int = 0):
+    """`draws` pairs of simulated runs per cell, each pair two disjoint random sets of `per_run` processes.
+    Optimistic next to consecutive blocks: it mixes processes from the whole session, so slow drift
+    between CI runs is averaged away. Returns (runs, pairs) for `rates`."""
+    import random
+
+    rng = random.Random(seed)
+    out = {cell: [] for cell in measured}
+    for _ in range(draws):
+        for cell, reps in measured.items():
+            chosen = rng.sample(range(len(reps)), 2 * per_run)
+            for half in (chosen[:per_run], sorted(chosen[per_run:])):
+                out[cell] += simulated_runs({cell: [reps[k] for k in sorted(half)]}, per_run)[cell]
+    return out, [(2 * d, 2 * d + 1) for d in range(draws)]
+
+
+def rates(measured: dict[str, list[dict]], t: cmp.Thresholds, slowdown: float, pairs=None) -> dict:
     repeats = len(next(iter(measured.values())))
     aa = {m: [0, 0] for m in METRICS}  # [regressed, comparisons]
     detect = {m: [0, 0] for m in METRICS}
     gate_alarms, gate_detections, gate_pairs = 0, 0, 0
-    for i, j in itertools.combinations(range(repeats), 2):
+    for i, j in pairs or itertools.combinations(range(repeats), 2):
         gate_pairs += 1
         alarm = detected = False
         for cell, reps in measured.items():
@@ -92,30 +127,41 @@ def rates(measured: dict[str, list[dict]], t: cmp.Thresholds, slowdown: float) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", type=Path, default=None)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=30, help="fresh processes per cell (R)")
+    ap.add_argument("--per-run", type=int, default=None,
+                    help="processes per simulated run (k); default: the gate run's measure.processes")
     ap.add_argument("--slowdown", type=float, default=0.10)
     ap.add_argument("--max-slowdown", type=float, default=cmp.Thresholds().max_slowdown)
     ap.add_argument("--alpha", type=float, default=cmp.Thresholds().alpha)
     ap.add_argument("--samples", type=Path, default=None, help="reuse repeats saved by an earlier call (JSON)")
     ap.add_argument("--save", type=Path, default=Path("results/gate-calibration.json"))
+    ap.add_argument("--random-splits", type=int, default=0, metavar="N",
+                    help="instead of consecutive blocks, N pairs of disjoint random sets of k processes (optimistic)")
     ap.add_argument("--raw", action="store_true", help="ignore the reference workload (no drift correction)")
     args = ap.parse_args()
     if args.samples:
-        measured = json.loads(args.samples.read_text())["measured"]
+        saved = json.loads(args.samples.read_text())
+        measured, per_run = saved["measured"], args.per_run or saved.get("per_run") or 1
     else:
         run_dir = args.run_dir or newest_gate_run()
+        per_run = args.per_run or load_run(run_dir).suite["measure"].get("processes", 1)
         with tempfile.TemporaryDirectory() as logs:
             measured = remeasure(run_dir, args.repeats, Path(logs))
     if args.raw:
         measured = {k: [{**r, "reference_ms": None} for r in v] for k, v in measured.items()}
     t = cmp.Thresholds(max_slowdown=args.max_slowdown, alpha=args.alpha)
-    result = rates(measured, t, args.slowdown)
+    if args.random_splits:
+        runs, pairs = random_split_runs(measured, per_run, args.random_splits)
+        result = rates(runs, t, args.slowdown, pairs)
+    else:
+        result = rates(simulated_runs(measured, per_run), t, args.slowdown)
     args.save.parent.mkdir(parents=True, exist_ok=True)
-    args.save.write_text(json.dumps({"thresholds": t.__dict__, "slowdown": args.slowdown, "result": result,
-                                     "measured": measured}))
+    args.save.write_text(json.dumps({"thresholds": t.__dict__, "slowdown": args.slowdown, "per_run": per_run,
+                                     "result": result, "measured": measured}))
     print(f"\ngate thresholds: min effect {t.max_slowdown:.0%}, alpha {t.alpha:g}; injected slowdown {args.slowdown:.0%}; "
           + ("raw latencies" if args.raw else "drift-corrected by the reference workload"))
-    print(f"{len(measured)} cells x {len(next(iter(measured.values())))} repeats; "
+    print(f"{len(measured)} cells x {len(next(iter(measured.values())))} processes, {per_run} per simulated run"
+          + (f" ({args.random_splits} random splits)" if args.random_splits else " (consecutive blocks)") + "; "
           f"{result['comparisons_per_metric']} A/A comparisons per metric")
     for m in METRICS:
         print(f"  {m:18} false alarms {result['false_alarm_per_comparison'][m]:6.1%}   "

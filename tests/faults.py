@@ -39,3 +39,9 @@ def raise_out_of_memory(job, progress):
         pass
 
     raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def device_busy(job, progress):
+    from bench.gpu import check_isolation
+
+    check_isolation("refuse", [{"pid": 1, "memory_mib": 100.0}], "before the cell")

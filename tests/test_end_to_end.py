@@ -119,11 +119,20 @@ def test_cells_csv_matches_the_record(smoke_run):
 
 def test_second_run_reuses_cached_artifacts_and_report_rerenders(smoke_run):
     done, out, cmd, env = smoke_run
-    again = subprocess.run(cmd + ["--only", "onnx"], capture_output=True, text=True, timeout=600, env=env)
+    again = subprocess.run(cmd + ["--only", "onnx", "--set", "measure.processes=2"], capture_output=True, text=True,
+                           timeout=600, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     dirs = sorted((out / "smoke").iterdir())
     assert len(dirs) == 2  # a new run directory; the first is untouched
     assert not list((dirs[-1] / "logs").glob("build-*.log"))  # nothing rebuilt
+    # each offline cell was measured in 2 fresh processes, whose samples are kept apart by their counts
+    offline = [c for c in json.loads((dirs[-1] / "run.json").read_text())["cells"] if c["scenario"] == "offline"]
+    assert offline
+    for c in offline:
+        counts = c["latency"]["process_sample_counts"]
+        assert len(counts) == 2 and sum(counts) == len(c["latency"]["samples_ms"]) == c["latency"]["summary"]["count"]
+        assert c["settings"]["processes"] == 2
+        assert len(list((dirs[-1] / "logs").glob(c["cell_id"].replace("/", "_") + "-p*.log"))) == 2
     first = dirs[0] / "report.html"
     before = first.read_text()
     first.unlink()

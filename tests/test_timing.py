@@ -67,3 +67,42 @@ def test_reference_is_timed_beside_each_sample_and_kept_out_of_it():
     out = time_calls(clock.work, rule, clock=clock, reference=reference)
     assert len(out.reference_ns) == len(out.samples_ns) == 10
     assert set(out.samples_ns) == {4_000_000} and set(out.reference_ns) == {1_000_000}
+
+
+def test_warmup_runs_at_least_min_warmup_s_for_clocks_to_settle():
+    clock = FakeClock(step_ns=100_000_000)  # 100 ms
+    rule = StopRule(warmup_iterations=2, min_iterations=1, min_duration_s=0, max_duration_s=60, min_warmup_s=1.0)
+    out = time_calls(clock.work, rule, clock=clock)
+    assert len(out.warmup_ns) == 10 and len(out.samples_ns) == 1
+
+
+class FakeDeviceClock:
+    """CUDA events on a fake device: the device works 3 ms per call, queued at launch."""
+
+    def __init__(self, host: FakeClock):
+        self.host, self.events = host, []
+
+    def start(self):
+        self.events.append(("start", len(self.host.calls)))
+
+    def stop(self):
+        self.events.append(("stop", len(self.host.calls)))
+
+    def elapsed_ns(self):
+        return 3_000_000
+
+
+def test_device_clock_brackets_the_same_call_as_the_host_clock():
+    clock = FakeClock(step_ns=1_000_000)  # 1 ms to launch
+
+    def sync():
+        clock.now += 2_000_000  # then 2 ms waiting for the device
+
+    device = FakeDeviceClock(clock)
+    out = time_calls(clock.work, StopRule(1, 4, 0, 10), clock=clock, synchronize=sync, device_clock=device)
+    assert list(out.samples_ns) == [3_000_000] * 4 and list(out.device_ns) == [3_000_000] * 4
+    # warm-up is not bracketed; each sample's events surround exactly one call
+    assert device.events == [("start", 1), ("stop", 2), ("start", 2), ("stop", 3), ("start", 3), ("stop", 4),
+                             ("start", 4), ("stop", 5)]
+    plain = time_calls(clock.work, StopRule(0, 2, 0, 10), clock=clock)
+    assert plain.device_ns == ()

@@ -173,3 +173,37 @@ def test_tensorrt_engine_builds_and_agrees(zoo):
     session = RUNTIMES["tensorrt"].load(path, "cuda", 2)
     logits = predict_logits(session, load_tokenizer(path), zoo.test.texts, max_length=32, batch_size=16)
     assert agreement(logits, zoo.logits(("full", "onnx"))) >= 0.95
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("chain", "runtime"), [(("full",), "torch"), (("full", "onnx"), "onnxruntime")])
+def test_cuda_cell_has_host_event_and_end_to_end_timings_and_gpu_memory(zoo, chain, runtime):
+    """On a GPU: the host clock after a synchronize, CUDA events around the same calls (torch), the
+    end-to-end figure with copies, the GPU memory figures and the isolation check, all named so."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device (torch.cuda.is_available() is False)")
+    reason = RUNTIMES[runtime].unsupported_reason("cuda")
+    if reason:
+        pytest.skip(reason)
+    path, _ = zoo.build(chain)
+    job = {"kind": "offline", "runtime": runtime, "artifact_dir": str(path), "device": "cuda", "threads": 2,
+           "test_path": str(zoo.root / "data" / "test.jsonl"), "label_names": list(zoo.labels), "seed": 0,
+           "batch_size": 8, "seq_len": 32, "gpu_isolation": "warn", "price_usd_per_kwh": 0.2,
+           "stop_rule": {"warmup_iterations": 5, "min_warmup_s": 0.5, "max_warmup_s": 5, "min_iterations": 30,
+                         "min_duration_s": 0.5, "max_duration_s": 10}}
+    r = jobs.offline(job, lambda *a: None)
+    lat = r["latency"]
+    host = np.asarray(lat["samples_ms"])
+    assert "synchronize" in lat["clock"] and lat["end_to_end"]["includes"].startswith("host clock around: copy")
+    e2e = np.asarray(lat["end_to_end"]["samples_ms"])
+    assert np.median(e2e) >= np.median(host) * 0.9  # copies and the logits' trip back only add
+    if runtime == "torch":
+        device = np.asarray(lat["device_ms"])
+        assert len(device) == len(host) and lat["device_clock"].startswith("CUDA events")
+        assert np.median(device) <= np.median(host) * 1.05  # events see the device work, not the launch overhead
+        assert r["memory"]["gpu_max_allocated_mib"] > 0
+        assert r["memory"]["gpu_max_reserved_mib"] >= r["memory"]["gpu_max_allocated_mib"]
+    assert r["isolation"]["policy"] == "warn" and "before" in r["isolation"] and "after" in r["isolation"]
+    energy = r["energy"]
+    assert energy["status"] == "ok" and energy["energy_per_inference_j"] > 0 or energy.get("reason")

@@ -25,6 +25,16 @@ TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", 
                  ("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                  ("throughput_per_s", "samples/s"), ("speedup_vs_ref", "x full"), ("usd_per_million", "USD/1M"), ("peak_rss_mib", "peak RSS MiB"),
                  ("size_on_disk_mib", "size MiB"), ("status", "status")]
+# CUDA runs add these where measured: the same calls timed by CUDA events, the end-to-end latency with
+# copies, the three GPU memory figures (named as they are measured) and NVML energy
+GPU_COLUMNS = [("p50_device_ms", "p50 CUDA-event ms"), ("p50_end_to_end_ms", "p50 end-to-end ms"),
+               ("gpu_max_allocated_mib", "torch max alloc MiB"), ("gpu_max_reserved_mib", "torch max reserved MiB"),
+               ("gpu_peak_nvml_used_mib", "NVML used MiB"), ("energy_per_inference_j", "J/inference")]
+
+
+def table_columns(rows: list[dict]) -> list[tuple[str, str]]:
+    extra = [c for c in GPU_COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+    return TABLE_COLUMNS[:-1] + extra + TABLE_COLUMNS[-1:]
 
 
 def fmt(key: str, value) -> str:
@@ -38,7 +48,9 @@ def fmt(key: str, value) -> str:
         return f"{value:.2f}"
     if key == "speedup_vs_ref":
         return f"{value:.2f}x"
-    if key in ("throughput_per_s", "peak_rss_mib", "size_on_disk_mib"):
+    if key == "energy_per_inference_j":
+        return f"{value:.4g}"
+    if key in ("throughput_per_s", "peak_rss_mib", "size_on_disk_mib") or key.endswith("_mib"):
         return f"{value:,.1f}"
     return str(value)
 
@@ -59,7 +71,7 @@ def build_view(run: RunRecord) -> dict:
     return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plan": plan,
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
             "rec": rec, "rec_text": recommendation_text(rec, run.profile), "failed": failed,
-            "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": TABLE_COLUMNS,
+            "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows),
             "fmt": fmt}
 
 

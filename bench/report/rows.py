@@ -49,6 +49,15 @@ def cell_rows(run: RunRecord) -> list[dict]:
                        throughput_per_s=c.throughput_samples_per_s,
                        usd_per_million=(c.cost or {}).get("usd_per_million"),
                        peak_rss_mib=(c.memory or {}).get("peak_rss_mib"))
+            if c.latency.get("device_ms"):  # CUDA: the same calls timed by CUDA events
+                row["p50_device_ms"] = summarize_ms(c.latency["device_ms"])["p50"]
+            if c.latency.get("end_to_end"):  # CUDA: host-to-device copies and logits back included
+                row["p50_end_to_end_ms"] = summarize_ms(c.latency["end_to_end"]["samples_ms"])["p50"]
+            for k in ("gpu_max_allocated_mib", "gpu_max_reserved_mib", "gpu_peak_nvml_used_mib"):
+                if (c.memory or {}).get(k) is not None:
+                    row[k] = c.memory[k]
+            if (c.energy or {}).get("status") == "ok":
+                row["energy_per_inference_j"] = c.energy["energy_per_inference_j"]
         row.update(parameters=(c.model or {}).get("parameters"), size_on_disk_mib=(c.model or {}).get("size_on_disk_mib"))
         rows.append(row)
     add_speedups(rows, reference_variant(run))

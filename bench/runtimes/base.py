@@ -27,5 +27,9 @@ class Session(ABC):
     def synchronize(self) -> None:
         """Wait until the device has finished (no-op on CPU)."""
 
+    def device_clock(self):
+        """A bench.timing.DeviceClock on the stream this session runs on, where bench can see it (CUDA)."""
+        return None
+
     def describe(self) -> dict:
         return {}

@@ -34,14 +34,18 @@ class TensorRTSession(Session):
                 for k in self.input_names}
 
     def run(self, prepared):
+        torch = self.torch
+        # inputs may have just been copied on the default stream (end-to-end timing): order after them
+        self.stream.wait_stream(torch.cuda.current_stream())
         batch, seq = next(iter(prepared.values())).shape
-        for name, tensor in prepared.items():
-            self.context.set_input_shape(name, (batch, seq))
-            self.context.set_tensor_address(name, tensor.data_ptr())
-        out = self.torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.torch.float32,
-                               device="cuda")
-        self.context.set_tensor_address(self.output_name, out.data_ptr())
-        self.context.execute_async_v3(self.stream.cuda_stream)
+        with torch.cuda.stream(self.stream):
+            for name, tensor in prepared.items():
+                self.context.set_input_shape(name, (batch, seq))
+                self.context.set_tensor_address(name, tensor.data_ptr())
+            out = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32,
+                              device="cuda")
+            self.context.set_tensor_address(self.output_name, out.data_ptr())
+            self.context.execute_async_v3(self.stream.cuda_stream)
         return out
 
     def logits(self, output) -> np.ndarray:
@@ -50,6 +54,11 @@ class TensorRTSession(Session):
 
     def synchronize(self) -> None:
         self.stream.synchronize()
+
+    def device_clock(self):
+        from bench.timing import DeviceClock
+
+        return DeviceClock(self.torch, self.stream)
 
     def describe(self) -> dict:
         return {"tensorrt": self.trt.__version__}

@@ -37,6 +37,13 @@ class TorchSession(Session):
         if self.device.startswith("cuda"):
             self.torch.cuda.synchronize()
 
+    def device_clock(self):
+        if not self.device.startswith("cuda"):
+            return None
+        from bench.timing import DeviceClock
+
+        return DeviceClock(self.torch)  # the current stream, where the model's kernels run
+
     def describe(self) -> dict:
         p = next(self.model.parameters())
         return {"dtype": str(p.dtype).removeprefix("torch."), "torch_threads": self.torch.get_num_threads(),

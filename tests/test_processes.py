@@ -1,0 +1,129 @@
+"""One offline cell measured in several fresh processes: combining their results, cutting the samples
+back per process, and the per-process test of `bench compare` on synthetic data of known structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import compare as cmp
+from bench.jobs import combine_processes
+from bench.stats import between_process_cv, split_by_process
+
+T = cmp.Thresholds(max_slowdown=0.05, alpha=0.01)
+
+
+def _result(samples, refs, rss, energy_j=None):
+    energy = ({"status": "ok", "method": "NVML total-energy counter", "energy_j": energy_j,
+               "inferences": 8 * (len(samples) + 2), "energy_per_inference_j": 0.0}
+              if energy_j is not None else {"status": "not measured", "reason": "cpu"})
+    return {"latency": {"unit": "ms per batch", "samples_ms": samples, "warmup_ms": [99.0, 98.0],
+                        "stopped_by": "rule", "summary": {}, "reference_ms": refs, "reference_workload": "w"},
+            "throughput_samples_per_s": 0.0, "memory": {"peak_rss_mib": rss, "note": "x"},
+            "energy": energy, "runtime_info": {"runtime": "pytorch"}}
+
+
+def test_combined_processes_keep_every_sample_in_order_with_counts():
+    parts = [_result([10.0, 12.0], [1.0, 1.0], 300.0), _result([20.0, 22.0, 24.0], [2.0, 2.0, 2.0], 350.0)]
+    c = combine_processes(parts, batch_size=8)
+    lat = c["latency"]
+    assert lat["samples_ms"] == [10.0, 12.0, 20.0, 22.0, 24.0]
+    assert lat["reference_ms"] == [1.0, 1.0, 2.0, 2.0, 2.0]
+    assert lat["process_sample_counts"] == [2, 3] and lat["process_warmup_counts"] == [2, 2]
+    assert lat["summary"]["count"] == 5 and lat["summary"]["p50"] == 20.0
+    assert lat["summary"]["between_process_cv"] == pytest.approx(np.std([11, 22], ddof=1) / 16.5)
+    assert c["throughput_samples_per_s"] == pytest.approx(8 / (np.mean([10, 12, 20, 22, 24]) / 1000))
+    assert c["memory"] == {"peak_rss_mib": 350.0, "note": "x"}  # the largest any process reached
+    assert c["energy"]["status"] == "not measured"
+    assert [list(p) for p in split_by_process(lat["samples_ms"], lat["process_sample_counts"])] == \
+        [[10.0, 12.0], [20.0, 22.0, 24.0]]
+
+
+def test_combined_energy_is_summed_over_processes():
+    parts = [_result([10.0], [1.0], 1.0, energy_j=3.0), _result([10.0], [1.0], 1.0, energy_j=5.0)]
+    e = combine_processes(parts, batch_size=8, price_usd_per_kwh=0.2)["energy"]
+    assert e["energy_j"] == 8.0 and e["inferences"] == 48
+    assert e["energy_per_inference_j"] == pytest.approx(8.0 / 48)
+
+
+def test_a_single_process_is_left_as_measured_and_bad_counts_are_refused():
+    one = _result([1.0, 2.0], [], 1.0)
+    assert combine_processes([one], batch_size=1) is one
+    with pytest.raises(ValueError, match="do not match"):
+        split_by_process([1.0, 2.0, 3.0], [1, 1])
+    assert between_process_cv([5.0, 5.0], [2]) == 0.0
+
+
+def _run(rng, processes, shift=1.0, process_sd=0.05, n=200):
+    """`processes` processes, each with its own speed (lognormal, sd `process_sd`) and tight samples
+    within: the structure measured on the 2-core machine (per-process medians vary 2-18%)."""
+    samples, counts = [], []
+    for _ in range(processes):
+        speed = rng.lognormal(0, process_sd)
+        samples += list(20 * shift * speed * rng.lognormal(0, 0.02, n))
+        counts.append(n)
+    return {"scenario": "offline", "batch_size": 1, "seq_len": 64, "status": "ok", "samples_ms": samples,
+            "process_sample_counts": counts}
+
+
+def _regressed(a, b):
+    return {c.metric: c.verdict == "regressed" for c in cmp.compare_offline("x", a, b, T)}
+
+
+def test_per_process_test_holds_its_false_alarm_rate_where_the_pooled_test_does_not():
+    rng = np.random.default_rng(0)
+    trials, per_process, pooled = 200, 0, 0
+    for _ in range(trials):
+        a, b = _run(rng, 5), _run(rng, 5)
+        per_process += _regressed(a, b)["p50_ms"]
+        xa, xb = np.asarray(a["samples_ms"]), np.asarray(b["samples_ms"])  # what the pooled p50 test does
+        pooled += cmp.mann_whitney_p(xa, xb) < T.alpha and np.median(xb) / np.median(xa) > 1 + T.max_slowdown
+    assert per_process <= 0.02 * trials  # alpha 1%, one-sided share of a two-sided test, 5% minimum effect
+    assert pooled >= 0.05 * trials  # 1,000 samples that are really 5 draws: overconfident
+
+
+def test_per_process_test_detects_a_clear_slowdown_and_names_itself():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(50):
+        a, b = _run(rng, 5, process_sd=0.02), _run(rng, 5, shift=1.15, process_sd=0.02)
+        changes = {c.metric: c for c in cmp.compare_offline("x", a, b, T)}
+        hits += changes["p50_ms"].verdict == "regressed"
+    assert hits >= 48
+    assert changes["p50_ms"].test.startswith("Welch t on log per-process medians (5 vs 5 processes)")
+    assert changes["throughput_per_s"].change < -0.10
+
+
+def test_fewer_than_three_processes_fall_back_to_the_pooled_test():
+    rng = np.random.default_rng(2)
+    a, b = _run(rng, 2), _run(rng, 5)
+    assert all(c.test.startswith(("Mann-Whitney", "bootstrap")) for c in cmp.compare_offline("x", a, b, T)
+               if c.metric in ("p50_ms", "p99_ms"))
+
+
+def test_detectable_change_is_the_slowdown_found_95_percent_of_the_time():
+    from scipy.stats import t as student_t
+
+    la, lb = np.log([1.0, 1.1, 0.9, 1.05, 0.95]), np.log([1.0, 1.1, 0.9, 1.05, 0.95])
+    se = np.sqrt(2 * la.var(ddof=1) / 5)
+    expected = np.expm1((student_t.ppf(0.995, 8) + student_t.ppf(0.95, 8)) * se)
+    assert cmp.detectable_change(la, lb, alpha=0.01) == pytest.approx(expected)
+    # simulated: a slowdown of that size, on processes with that spread, is found about 95% of the time
+    rng = np.random.default_rng(3)
+    sd, n = 0.05, 8
+    shift = float(np.expm1((student_t.ppf(0.995, 14) + student_t.ppf(0.95, 14)) * sd * np.sqrt(2 / n)))
+    found = sum(cmp.welch_log_p(np.exp(rng.normal(0, sd, n)), np.exp(rng.normal(np.log1p(shift), sd, n))) < 0.01
+                for _ in range(2000))
+    assert 0.92 <= found / 2000 <= 0.98
+
+
+def test_compare_reports_what_each_per_process_comparison_could_detect():
+    rng = np.random.default_rng(4)
+    a, b = _run(rng, 5, process_sd=0.10), _run(rng, 5, process_sd=0.10)
+    p50 = next(c for c in cmp.compare_offline("x", a, b, T) if c.metric == "p50_ms")
+    assert 0.10 < p50.detectable < 1.0  # 10% spread between processes, 5 per run: blind to a 10% slowdown
+    md = cmp.markdown({"suite_name": "s", "profile": "p", "run_id": "a"}, {"suite_name": "s", "profile": "p", "run_id": "b"},
+                      [p50], [], [], T)
+    assert f"≥ {p50.detectable:.0%}" in md and "could not reliably see a change of twice the minimum effect" in md
+    pooled = next(c for c in cmp.compare_offline("x", {**a, "process_sample_counts": None}, b, T) if c.metric == "p50_ms")
+    assert pooled.detectable is None
