@@ -181,11 +181,15 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
         console.print(f"[red]problem:[/] {p}")
     for d in diffs:
         console.print(f"[yellow]environment differs:[/] {d}")
+    for n in cmp.environment_notes(base_snap, new_snap):
+        console.print(f"[yellow]environment note:[/] {n}", soft_wrap=True)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "compare.md", cmp.markdown(base_snap, new_snap, changes, problems, diffs, t))
     write_atomic(out / "compare.json", json.dumps({
         "baseline": str(baseline), "new": str(new), "thresholds": t.__dict__, "exit_code": code,
-        "problems": problems, "environment_differences": diffs, "changes": [c.to_dict() for c in changes]}, indent=1))
+        "problems": problems, "environment_differences": diffs,
+        "environment_notes": cmp.environment_notes(base_snap, new_snap),
+        "changes": [c.to_dict() for c in changes]}, indent=1))
     verdict = {0: "[green]no regression", 1: "[red]regression", 2: "[red]unusable comparison"}[code]
     console.print(f"{verdict}[/] (exit {code}); {out / 'compare.md'}")
     raise typer.Exit(code)

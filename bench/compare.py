@@ -111,7 +111,8 @@ def snapshot_from_run(run_dir: Path) -> dict:
             "profile": run.profile["name"], "run_id": run.run_id, "source": str(run_dir),
             "test_sha256": run.data.get("test", {}).get("sha256"),
             "environment": {**{k: env.get(k) for k in ENV_KEYS},
-                            "packages": {p: env.get("packages", {}).get(p) for p in ENV_PACKAGES}},
+                            "packages": {p: env.get("packages", {}).get(p) for p in ENV_PACKAGES},
+                            "installed_packages": env.get("installed_packages")},
             "cells": cells}
 
 
@@ -152,6 +153,27 @@ def environment_differences(a: dict, b: dict) -> list[str]:
             if ea["packages"].get(p) != eb["packages"].get(p)]
     if a["profile"] != b["profile"]:
         out.append(f"profile: {a['profile']} vs {b['profile']}")
+    return out
+
+
+def environment_notes(a: dict, b: dict) -> list[str]:
+    """Installed packages that differ beyond the key ones (which refuse the comparison): reported, not
+    refused, since a rebuilt CI environment may pick up a new patch release of anything."""
+    pa = a.get("environment", {}).get("installed_packages")
+    pb = b.get("environment", {}).get("installed_packages")
+    if not pa or not pb:
+        return []
+    key = {p.lower() for p in ENV_PACKAGES}
+    only_a = [f"{n} {v}" for n, v in pa.items() if n not in pb and n not in key]
+    only_b = [f"{n} {v}" for n, v in pb.items() if n not in pa and n not in key]
+    changed = [f"{n} {pa[n]} vs {pb[n]}" for n in pa if n in pb and pa[n] != pb[n] and n not in key]
+    out = []
+    if only_a:
+        out.append(f"installed only where the baseline ran: {', '.join(only_a)}")
+    if only_b:
+        out.append(f"installed only where the new run ran: {', '.join(only_b)}")
+    if changed:
+        out.append(f"other package versions differ: {', '.join(changed)}")
     return out
 
 
@@ -388,6 +410,10 @@ def markdown(base: dict, new: dict, changes: list[MetricChange], problems: list[
         lines += ["**Problems:**", ""] + [f"- {p}" for p in problems] + [""]
     if diffs:
         lines += ["**Environments differ:**", ""] + [f"- {d}" for d in diffs] + [""]
+    notes = environment_notes(base, new)
+    if notes:
+        lines += ["**Environment notes** (not refused; they can move memory and speed: make the baseline "
+                  "where the gate runs):", ""] + [f"- {n}" for n in notes] + [""]
     interesting = [c for c in changes if c.verdict != "same"]
     lines += ["| cell | metric | baseline | new | change | p | detects (95%) | test | verdict |",
               "|---|---|---|---|---|---|---|---|---|"]

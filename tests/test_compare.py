@@ -182,3 +182,16 @@ def test_the_suites_gate_table_sets_the_default_minimum_effect(tmp_path):
     code = app(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--max-slowdown", "5%", "--out", str(tmp_path / "o")],
                standalone_mode=False)
     assert code == 1  # the command line wins
+
+
+def test_other_installed_packages_are_noted_not_refused():
+    env = {"cpu_model": "x", "cpu_count": 2, "gpu_name": None, "packages": {"torch": "2.13.0"}}
+    a = {"environment": {**env, "installed_packages": {"torch": "2.13.0", "numpy": "2.4.6", "onnxscript": "0.7.2"}},
+         "profile": "p"}
+    b = {"environment": {**env, "installed_packages": {"torch": "2.13.0", "numpy": "2.4.7", "pandas": "3.0.0"}},
+         "profile": "p"}
+    assert cmp.environment_differences(a, b) == []  # the key packages agree: comparable
+    assert cmp.environment_notes(a, b) == ["installed only where the baseline ran: onnxscript 0.7.2",
+                                           "installed only where the new run ran: pandas 3.0.0",
+                                           "other package versions differ: numpy 2.4.6 vs 2.4.7"]
+    assert cmp.environment_notes({"environment": env}, b) == []  # older records have no full list
