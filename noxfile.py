@@ -89,7 +89,8 @@ def gate(session: nox.Session) -> None:
     baseline = Path("results") / "baselines" / f"gate-{profile}.json.gz"
     if not baseline.is_file():
         session.error(f"no baseline {baseline} for profile {profile}: on a quiet machine of this kind run "
-                      f"`bench baseline {run_dir}` and commit the file")
+                      f"`{session.bin}/bench baseline {run_dir}` (this session's environment, the one the gate "
+                      "runs in) and commit the file")
     session.run("bench", "compare", str(baseline), run_dir, "--out", "results/gate-compare")
 
 
