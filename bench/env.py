@@ -96,6 +96,8 @@ def gpu_info() -> dict:
     if not shutil.which("nvidia-smi"):
         return {"gpu_name": None}
     out = _run(["nvidia-smi", f"--query-gpu={','.join(GPU_QUERY)}", "--format=csv,noheader"])
+    if not out:  # an older driver refuses the whole query over one field it lacks (compute_cap): ask less
+        out = _run(["nvidia-smi", f"--query-gpu={','.join(GPU_QUERY[:3])}", "--format=csv,noheader"])
     if not out:
         return {"gpu_name": None, "gpu_error": "nvidia-smi found but did not answer"}
     return {**parse_gpu_query(out), **cuda_libraries()}

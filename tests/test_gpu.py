@@ -160,3 +160,26 @@ def test_gpu_environment_is_parsed_from_nvidia_smi():
     assert env["gpu_clocks_at_start"] == {"sm": "345 MHz", "memory": "2619 MHz", "max_sm": "1980 MHz",
                                           "max_memory": "2619 MHz"}
     assert env["gpu_compute_capability"] == "9.0" and env["gpu_persistence_mode"] == "Enabled"
+
+
+def test_an_older_driver_answering_only_the_basic_fields_still_names_the_gpu():
+    from bench.env import parse_gpu_query
+
+    env = parse_gpu_query("Tesla T4, 470.82.01, 15109 MiB\n")
+    assert env["gpu_name"] == "Tesla T4" and env["gpu_driver"] == "470.82.01"
+    assert env["gpu_compute_capability"] is None and env["gpu_clocks_at_start"]["sm"] is None
+
+
+def test_gpu_info_falls_back_to_the_basic_query(monkeypatch):
+    from bench import env
+
+    asked = []
+
+    def fake_run(cmd, cwd=None):
+        asked.append(cmd[1])
+        return None if "compute_cap" in cmd[1] else "Tesla T4, 470.82.01, 15109 MiB"
+
+    monkeypatch.setattr(env.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(env, "_run", fake_run)
+    info = env.gpu_info()
+    assert info["gpu_name"] == "Tesla T4" and len(asked) == 2 and "cuda_runtime" in info
