@@ -7,7 +7,7 @@ Tests used, per metric:
   one statistic per process (median for p50, p99, mean for throughput), Welch's t-test on their logs;
   effect = ratio of geometric means. Samples within one process share its memory layout, thread
   placement and clocks, so only processes are independent draws; a test on pooled samples is
-  overconfident across runs (measured: 15% false alarms, see benchmarks/gate_calibration.py).
+  overconfident across runs (measured: 18-23% false alarms, see benchmarks/gate_calibration.py).
 - Otherwise, on the pooled samples: p50 and throughput (and USD per 1M, price / throughput) by
   Mann-Whitney U, two-sided; effect = ratio of medians (p50) or of means (throughput); p99 by a
   percentile bootstrap of the ratio of p99s (2,000 resamples), significant when the (1 - alpha)
@@ -271,10 +271,9 @@ def _by_process(pa: list, pb: list, stat, alpha: float) -> tuple[float, float, f
 
 def _latency_tests(a: dict, b: dict, t: Thresholds) -> dict[str, tuple[float, bool, float | None, str, float | None]]:
     """metric -> (relative change in the bad direction, significant, p, test name, detectable change),
-    judged on per-process
-    statistics when both runs measured the cell in at least MIN_PROCESSES processes (each process's
-    samples share its memory layout, thread placement and clocks, so samples are not independent
-    across processes), else on the pooled samples."""
+    judged on per-process statistics when both runs measured the cell in at least MIN_PROCESSES
+    processes (each process's samples share its memory layout, thread placement and clocks, so samples
+    are not independent across processes), else on the pooled samples."""
     xa, xb, corrected = _drift_corrected(a, b)
     note = " on latency / reference workload (drift-corrected)" if corrected else ""
     pa, pb = _processes(a, xa), _processes(b, xb)

@@ -200,7 +200,7 @@ class Cell:
     processes: int = 1
     results: list = dataclasses.field(default_factory=list)
     wall_s: float = 0.0
-    started_at: str = dataclasses.field(default_factory=utc_now)
+    started_at: str | None = None  # when its first process started (not when it was planned)
 
     @property
     def cell_id(self) -> str:
@@ -233,6 +233,7 @@ def run_one_process(ctx: RunContext, cell: Cell) -> CellRecord | None:
     from bench.jobs import combine_processes
 
     i = len(cell.results)
+    cell.started_at = cell.started_at or utc_now()
     name = cell.log_name + (f"-p{i + 1}" if cell.processes > 1 else "")
     outcome = run_job(ctx, cell.job, name, ctx.suite.measure.cell_timeout_s)
     cell.wall_s += outcome.wall_s
