@@ -141,7 +141,8 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
             max_slowdown: Annotated[str | None, typer.Option(help="Minimum effect on latency, throughput and cost, e.g. 5%. Default: the suite's [gate], else 5%.")] = None,
             max_memory_growth: Annotated[str | None, typer.Option(help="Allowed growth of peak memory, e.g. 10%. Default: the suite's [gate], else 10%.")] = None,
             accuracy_tolerance: Annotated[float | None, typer.Option(help="Allowed accuracy drop, in points. Default: the suite's [gate], else 0.5.")] = None,
-            alpha: Annotated[float | None, typer.Option(help="Significance level of the tests. Default: the suite's [gate], else 0.01.")] = None,
+            alpha: Annotated[float | None, typer.Option(help="Significance level. Default: the suite's [gate], else 0.01.")] = None,
+            correction: Annotated[str | None, typer.Option(help="holm: alpha holds for the whole comparison (Holm-Bonferroni over all tests); none: alpha per test. Default: the suite's [gate], else holm.")] = None,
             allow_different_env: Annotated[bool, typer.Option(help="Compare runs from different hardware or library versions.")] = False,
             out: Annotated[Path, typer.Option(help="Folder for compare.md and compare.json.")] = Path("compare")):
     """Verdict per cell and metric: improved, same, regressed or inconclusive. Exit 0: no regression;
@@ -162,7 +163,10 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
                            else suite_gate["max_memory_growth"]),
         accuracy_tolerance_points=(accuracy_tolerance if accuracy_tolerance is not None
                                    else suite_gate["accuracy_tolerance_points"]),
-        alpha=alpha if alpha is not None else suite_gate["alpha"])
+        alpha=alpha if alpha is not None else suite_gate["alpha"],
+        correction=correction or suite_gate["correction"])
+    if t.correction not in ("holm", "none"):
+        raise BenchError(f"--correction {t.correction!r}: expected holm or none")
     changes, problems = cmp.compare_snapshots(base_snap, new_snap, t)
     diffs = cmp.environment_differences(base_snap, new_snap)
     if diffs and not allow_different_env:
@@ -174,7 +178,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
     colour = {"regressed": "red", "improved": "green", "inconclusive": "yellow", "same": "dim"}
     for c in sorted(changes, key=lambda c: c.verdict == "same"):
         table.add_row(c.cell_id, c.metric, cmp._fmt(c.metric, c.baseline), cmp._fmt(c.metric, c.new), cmp._change(c),
-                      "-" if c.p_value is None else f"{c.p_value:.2g}", cmp._detectable(c), c.verdict,
+                      cmp._p(c), cmp._detectable(c), c.verdict,
                       style=colour[c.verdict])
     console.print(table)
     for p in problems:

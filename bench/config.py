@@ -141,6 +141,8 @@ class Gate(Strict):
     max_memory_growth: float = Field(0.10, ge=0, lt=10)
     accuracy_tolerance_points: float = Field(0.5, ge=0, le=100)
     alpha: float = Field(0.01, gt=0, lt=0.5)
+    # holm: alpha holds for the whole comparison (Holm-Bonferroni); none: per test
+    correction: Literal["holm", "none"] = "holm"
 
 
 class Suite(Strict):

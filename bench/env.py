@@ -43,7 +43,7 @@ def package_versions() -> dict:
 
 def installed_packages() -> dict[str, str]:
     """Every installed distribution and its version: two environments with the same key packages can
-    still differ (measured here: the same cell used 20% more memory in a nox venv than in a dev venv)."""
+    still differ in a patch release of anything, and compare lists those as notes."""
     out = {}
     for dist in md.distributions():
         name = dist.metadata["Name"]
