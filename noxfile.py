@@ -111,3 +111,13 @@ def gate_calibration(session: nox.Session) -> None:
     repeated measurements on this machine. Needs a finished gate run (`nox -s gate` or `bench run gate`)."""
     install_stack(session)
     session.run("python", "benchmarks/gate_calibration.py", *session.posargs)
+
+
+@nox.session
+def speedups(session: nox.Session) -> None:
+    """The variant zoo's speed targets with confidence intervals: every variant of the newest default run
+    re-measured at batch 32, sequence length 64 in 5 rounds of fresh processes, against the PyTorch fp32
+    full model, with accuracy and the Pareto frontier. Needs a finished default run (`nox -s bench`).
+    Extra arguments go to the script, e.g. `nox -s speedups -- --rounds 10 --variants int8,distilled`."""
+    install_stack(session)
+    session.run("python", "benchmarks/variant_speedups.py", *session.posargs)

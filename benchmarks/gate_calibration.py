@@ -24,9 +24,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from remeasure import remeasure  # noqa: E402
 
 from bench import compare as cmp  # noqa: E402
-from bench import launcher  # noqa: E402
 from bench.record import load_run  # noqa: E402
 
 METRICS = ("p50_ms", "p99_ms", "throughput_per_s")
@@ -39,25 +41,20 @@ def newest_gate_run() -> Path:
     return runs[-1].parent
 
 
-def remeasure(run_dir: Path, repeats: int, log_dir: Path) -> dict[str, list[dict]]:
+def remeasure_gate(run_dir: Path, repeats: int, log_dir: Path) -> dict[str, list[dict]]:
     run = load_run(run_dir)
     cells = [c for c in run.cells if c.scenario == "offline" and c.status == "ok"]
     out: dict[str, list[dict]] = {c.cell_id: [] for c in cells}
-    for r in range(repeats):
-        for c in cells:
-            job = {"kind": "offline", "runtime": c.runtime, "artifact_dir": run.builds[c.variant]["artifact_dir"],
-                   "device": c.settings["device"], "threads": c.settings["threads"],
-                   "test_path": str(run_dir / "data" / "test.jsonl"), "label_names": list(run.data["label_names"]),
-                   "seed": 0, "batch_size": c.batch_size, "seq_len": c.seq_len, "stop_rule": c.settings["stop_rule"]}
-            outcome = launcher.run_job(job, log_dir / f"{c.cell_id.replace('/', '_')}-{r}.log", 600)
-            if outcome.status != "ok":
-                sys.exit(f"{c.cell_id} repeat {r}: {outcome.status}: {outcome.reason}")
-            samples = outcome.result["latency"]["samples_ms"]
-            out[c.cell_id].append({"scenario": "offline", "batch_size": c.batch_size, "seq_len": c.seq_len,
-                                   "status": "ok", "samples_ms": samples,
-                                   "reference_ms": outcome.result["latency"].get("reference_ms")})
-            print(f"repeat {r + 1}/{repeats} {c.cell_id}: median {sorted(samples)[len(samples) // 2]:.2f} ms, "
-                  f"{len(samples)} samples", flush=True)
+
+    def keep(r: int, c, result: dict) -> None:
+        samples = result["latency"]["samples_ms"]
+        out[c.cell_id].append({"scenario": "offline", "batch_size": c.batch_size, "seq_len": c.seq_len,
+                               "status": "ok", "samples_ms": samples,
+                               "reference_ms": result["latency"].get("reference_ms")})
+        print(f"repeat {r + 1}/{repeats} {c.cell_id}: median {sorted(samples)[len(samples) // 2]:.2f} ms, "
+              f"{len(samples)} samples", flush=True)
+
+    remeasure(run, run_dir, cells, repeats, log_dir, keep)
     return out
 
 
@@ -163,7 +160,7 @@ def main() -> None:
         run_dir = args.run_dir or newest_gate_run()
         per_run = args.per_run or load_run(run_dir).suite["measure"].get("processes", 1)
         with tempfile.TemporaryDirectory() as logs:
-            measured = remeasure(run_dir, args.repeats, Path(logs))
+            measured = remeasure_gate(run_dir, args.repeats, Path(logs))
     if args.raw:
         measured = {k: [{**r, "reference_ms": None} for r in v] for k, v in measured.items()}
     t = cmp.Thresholds(max_slowdown=args.max_slowdown, alpha=args.alpha, correction=args.correction)

@@ -1,0 +1,37 @@
+"""Re-measure offline cells of a finished run in fresh worker processes, round-robin across cells.
+
+Shared by the benchmarks: round r measures every cell once before round r + 1 starts, so machine drift
+over minutes falls between processes (and, within a round, on every cell alike) rather than on one
+cell. The job is the one `bench run` gave the cell: same built artifact, runtime, threads, batch,
+sequence length and stop rule.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import launcher  # noqa: E402
+from bench.record import RunRecord  # noqa: E402
+
+
+def offline_job(run: RunRecord, run_dir: Path, cell) -> dict:
+    return {"kind": "offline", "runtime": cell.runtime, "artifact_dir": run.builds[cell.variant]["artifact_dir"],
+            "device": cell.settings["device"], "threads": cell.settings["threads"],
+            "test_path": str(run_dir / "data" / "test.jsonl"), "label_names": list(run.data["label_names"]),
+            "seed": 0, "batch_size": cell.batch_size, "seq_len": cell.seq_len, "stop_rule": cell.settings["stop_rule"]}
+
+
+def remeasure(run: RunRecord, run_dir: Path, cells: list, repeats: int, log_dir: Path,
+              on_result: Callable[[int, object, dict], None]) -> None:
+    """`repeats` rounds; in each, one fresh process per cell. on_result(round, cell, worker result)."""
+    for r in range(repeats):
+        for c in cells:
+            log = log_dir / f"{c.cell_id.replace('/', '_')}-{r}.log"
+            outcome = launcher.run_job(offline_job(run, run_dir, c), log, 600)
+            if outcome.status != "ok":
+                sys.exit(f"{c.cell_id} round {r + 1}: {outcome.status}: {outcome.reason} (log: {log})")
+            on_result(r, c, outcome.result)

@@ -1,0 +1,41 @@
+"""The pure parts of benchmarks/variant_speedups.py: the paired interval and the target verdicts."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import variant_speedups as vs  # noqa: E402
+
+NO_BF16 = {"amx_bf16": False, "avx512_bf16": False}
+
+
+def test_ratio_interval_is_a_t_interval_on_log_ratios():
+    from scipy.stats import t as student_t
+
+    ratios = [1.7, 1.9, 1.8, 2.0, 1.75]
+    mean, low, high = vs.ratio_interval(ratios)
+    logs = [math.log(r) for r in ratios]
+    m = sum(logs) / 5
+    sd = math.sqrt(sum((x - m) ** 2 for x in logs) / 4)
+    assert mean == pytest.approx(math.exp(m))
+    assert high == pytest.approx(math.exp(m + student_t.ppf(0.975, 4) * sd / math.sqrt(5)))
+    assert low < mean < high
+    assert math.isnan(vs.ratio_interval([1.8])[1])
+
+
+@pytest.mark.parametrize(("low", "high", "verdict"), [(1.85, 2.1, "met"), (1.5, 1.79, "not met"),
+                                                       (1.7, 1.9, "undecided (the interval straddles the target)")])
+def test_target_verdict_needs_the_whole_interval_on_one_side(low, high, verdict):
+    assert vs.target_verdict("int8", low, high, NO_BF16) == (1.8, verdict)
+
+
+def test_bf16_target_applies_only_where_the_cpu_has_bf16_instructions():
+    assert vs.target_verdict("bf16", 0.1, 0.2, NO_BF16)[1].startswith("not applicable")
+    assert vs.target_verdict("bf16", 3.5, 4.5, {"amx_bf16": True}) == (3.0, "met")
+    assert vs.target_verdict("lora", 0.7, 0.8, NO_BF16) == (None, "-")
