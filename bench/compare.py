@@ -306,8 +306,9 @@ def _latency_tests(a: dict, b: dict, t: Thresholds, alpha_detect: float) -> dict
         out = {}
         for metric, stat, label in (("p50_ms", np.median, "medians"), ("p99_ms", _p99, "p99s"),
                                     ("throughput_per_s", np.mean, "means")):
-            change, p, _ = yuen_log_test([stat(x) for x in pa], [stat(x) for x in pb], t.alpha)
-            detectable = yuen_log_test([stat(x) for x in pa], [stat(x) for x in pb], alpha_detect)[2]
+            per_a, per_b = [stat(x) for x in pa], [stat(x) for x in pb]
+            change, p, _ = yuen_log_test(per_a, per_b, t.alpha)
+            detectable = yuen_log_test(per_a, per_b, alpha_detect)[2]
             out[metric] = (change, p < t.alpha, p, name.format(label), detectable)
         return out
     p = mann_whitney_p(xa, xb)
