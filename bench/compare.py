@@ -504,6 +504,10 @@ def markdown(base: dict, new: dict, changes: list[MetricChange], problems: list[
     for c in interesting + [c for c in changes if c.verdict == "same"]:
         lines.append(f"| `{c.cell_id}` | {c.metric} | {_fmt(c.metric, c.baseline)} | {_fmt(c.metric, c.new)} | "
                      f"{_change(c)} | {_p(c)} | {_detectable(c)} | {c.test} | {ICON[c.verdict]} |")
+    if any(c.detectable is not None for c in changes):
+        lines += ["", "Baseline and new are over all samples; where the test is per process, change and p come "
+                  "from the per-process statistics (trimmed, and drift-corrected where named), so one disturbed "
+                  "process can move a shown p99 without moving the verdict."]
     blind = [c for c in changes if c.detectable is not None and c.detectable > t.max_slowdown * 2]
     if blind:
         lines += ["", f"{len(blind)} comparison(s) could not reliably see a change of twice the minimum effect "
