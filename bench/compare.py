@@ -262,9 +262,10 @@ def yuen_log_test(a, b, alpha: float, power: float = 0.95) -> tuple[float, float
     """Compare per-process statistics `a` (baseline) and `b` (new), both positive, on their logs with
     Yuen's trimmed-means t-test (Welch's test on 20%-trimmed means with winsorized variances; plain
     Welch below 5 processes). Measured on the 2-core machine: most processes agree within 2-3%, and a few
-    are 20-50% slow (a disturbed vCPU: the single-threaded reference workload beside them is not
-    slower), so means and variances of all processes are dominated by those few; trimming them roughly
-    doubled the detection rate at equal false alarms (benchmarks/gate_calibration.py).
+    are 20-50% slow (in most of them the single-threaded reference workload beside them is not slower:
+    a disturbed vCPU, it seems), so means and variances of all processes are dominated by those few;
+    trimming them raised the detection of a 10% slowdown per comparison from 50% to 74% at 10 processes,
+    with false alarms still at most 0.8% per test (benchmarks/gate_calibration.py).
 
     Returns (relative change new/baseline - 1 of the trimmed geometric means, one-sided p in the
     direction of that change, detectable): so a false `regressed` happens at rate alpha and a false

@@ -132,7 +132,7 @@ def test_detectable_change_is_about_the_slowdown_found_95_percent_of_the_time():
 
 def _disturbed_run(rng, processes, shift=1.0, disturbed=2):
     """The structure measured here: processes agree within ~2%, and a few are 20-50% slow (a disturbed
-    vCPU while the single-threaded reference workload beside them is not slower)."""
+    vCPU, while the single-threaded reference workload beside most of them is not slower)."""
     run = _run(rng, processes, shift=shift, process_sd=0.02, n=50)
     counts = run["process_sample_counts"]
     slow = rng.choice(processes, disturbed, replace=False)
