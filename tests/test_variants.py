@@ -94,6 +94,22 @@ def test_int8_agrees_top1_with_its_onnx_parent(zoo):
     assert (path / "model.onnx").stat().st_size < 0.5 * (parent / "model.onnx").stat().st_size
 
 
+def test_cpu_session_runs_quantized_matmuls_and_unfused_layer_norm(zoo, tmp_path):
+    """The graph ORT runs on CPU: attention and matmuls quantized and fused, residual + LayerNorm left
+    as Add + LayerNormalization (its SkipLayerNormalization kernel is the slower one on CPU)."""
+    import onnx
+
+    from bench.runtimes.onnxruntime import open_session
+
+    path, _ = zoo.build(("full", "onnx", "int8"))
+    stored = {n.op_type for n in onnx.load(str(path / "model.onnx")).graph.node}
+    assert {"QAttention", "LayerNormalization"} <= stored and "SkipLayerNormalization" not in stored
+    open_session(path / "model.onnx", "cpu", 1, optimized_model_path=tmp_path / "run.onnx")
+    running = {n.op_type for n in onnx.load(str(tmp_path / "run.onnx")).graph.node}
+    assert {"QAttention", "DynamicQuantizeMatMul", "LayerNormalization"} <= running
+    assert "SkipLayerNormalization" not in running
+
+
 def test_bf16_logits_within_relative_error(zoo):
     ref, half = zoo.logits(("full",)), zoo.logits(("full", "bf16"))
     assert np.abs(half - ref).max() <= 0.05 * np.abs(ref).max()

@@ -2,6 +2,8 @@
 
 Exported with eager attention: ORT's optimizer fuses attention only from that graph shape. The
 TorchScript exporter (`dynamo=False`) is used because it produces the graph the optimizer knows.
+Residual Add + LayerNormalization is left unfused in the artifact: whether SkipLayerNormalization pays
+depends on the device, so the runtime decides when it loads the model (bench.runtimes.onnxruntime).
 The export is checked against PyTorch on a real batch and the difference is kept in the manifest.
 """
 
@@ -41,6 +43,7 @@ def export(model, tokenizer, path: Path, texts) -> tuple[str, ...]:
 
 
 def optimize(raw: Path, out: Path, config) -> dict:
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     heads = {layer["heads"] for layer in layer_shapes} if (layer_shapes := getattr(config, "bench_layers", None)) else set()
@@ -49,8 +52,11 @@ def optimize(raw: Path, out: Path, config) -> dict:
         return {"ort_transformer_optimizer": f"skipped: model_type '{config.model_type}' not supported by it"}
     # A pruned model has fewer heads per layer than its config says: let the optimizer read them from the graph.
     num_heads, hidden = (0, 0) if heads else (config.num_attention_heads, config.hidden_size)
-    opt = optimize_model(str(raw), model_type="bert" if config.model_type == "bert" else config.model_type,
-                         num_heads=num_heads, hidden_size=hidden, opt_level=1)
+    model_type = "bert" if config.model_type == "bert" else config.model_type
+    fusions = FusionOptions(model_type)
+    fusions.enable_skip_layer_norm = False
+    opt = optimize_model(str(raw), model_type=model_type, num_heads=num_heads, hidden_size=hidden, opt_level=1,
+                         optimization_options=fusions)
     opt.save_model_to_file(str(out))
     fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
     return {"ort_transformer_optimizer": "applied", "fused_operators": fused}
@@ -101,5 +107,5 @@ def build(ctx: BuildContext) -> dict:
             "max_abs_logit_diff_vs_parent": diff, **opt_info}
 
 
-register_step(StepSpec(name="onnx", summary="ONNX export (fp32) + ORT transformer optimizer", build=build,
+register_step(StepSpec(name="onnx", version=2, summary="ONNX export (fp32) + ORT transformer optimizer", build=build,
                        output_format="onnx", input_formats=frozenset({"hf"})))
