@@ -7,6 +7,7 @@ with the sha256 of each file; an artifact whose files do not match is rebuilt, n
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -89,6 +90,15 @@ def build_lock(directory: Path):
 def staging_dir(final: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+
+
+def step_manifest(step: str, key: str, params: dict, output_format: str, parent: dict | None,
+                  built_on: dict, build_result: dict) -> dict:
+    """What a built step's manifest records (publish adds the file hashes and the size on disk)."""
+    return {"step": step, "key": key, "params": params, "format": output_format,
+            "parent": parent["key"] if parent else None, "chain": (parent["chain"] if parent else []) + [step],
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "built_on": built_on,
+            **build_result}
 
 
 def publish(staging: Path, final: Path, manifest: dict) -> dict:

@@ -19,6 +19,15 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def cuda_missing() -> str | None:
+    """Why this process cannot use CUDA, or None (imports torch: call it in a worker)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "this run's device is cuda and torch reports no CUDA device (torch.cuda.is_available() is False)"
+    return None
+
+
 @dataclass(frozen=True)
 class StepSpec:
     name: str
@@ -41,6 +50,8 @@ class StepSpec:
         if device not in self.devices:
             reasons.append(f"step '{self.name}' runs on {' or '.join(sorted(self.devices))}, "
                            f"and this run's device is {device}")
+        elif device == "cuda" and (missing := cuda_missing()):
+            reasons.append(missing)
         if self.unsupported_reason:
             found = self.unsupported_reason(device if device in self.devices else sorted(self.devices)[0])
             if found:

@@ -146,13 +146,10 @@ def _build_step(ctx: RunContext, step_name: str, params: dict, key: str, final: 
         shutil.rmtree(staging, ignore_errors=True)
         return outcome
     parent = artifacts.read_manifest(parent_dir) if parent_dir else None
-    manifest = {"step": step_name, "key": key, "params": params, "format": STEPS[step_name].output_format,
-                "parent": parent["key"] if parent else None,
-                "chain": (parent["chain"] if parent else []) + [step_name],
-                "built_at": utc_now(), "built_on": {"cpu_model": ctx.record.environment.get("cpu_model"),
-                                                   "gpu_name": ctx.record.environment.get("gpu_name"),
-                                                   "profile": ctx.profile.name},
-                **outcome.result}
+    built_on = {"cpu_model": ctx.record.environment.get("cpu_model"),
+                "gpu_name": ctx.record.environment.get("gpu_name"), "profile": ctx.profile.name}
+    manifest = artifacts.step_manifest(step_name, key, params, STEPS[step_name].output_format, parent, built_on,
+                                       outcome.result)
     return dataclasses.replace(outcome, result=artifacts.publish(staging, final, manifest))
 
 
