@@ -26,7 +26,7 @@ def test_frontier_and_unsupported_cells_in_the_view():
     front = {(p["variant"], p["batch_size"]) for p in view["frontier"]}
     assert ("tiny", 8) in front and ("onnx", 1) in front
     assert ("full", 8) not in front  # onnx bs8 is more accurate-or-equal, cheaper and faster
-    assert [c.cell_id for c in view["failed"]] == ["trt/offline/bs8/seq64"]
+    assert [(g["variant"], g["cells"], g["status"]) for g in view["failed"]] == [("trt", ["offline/bs8/seq64"], "unsupported")]
 
 
 def test_reports_are_written_from_the_record_alone(tmp_path):
@@ -34,7 +34,7 @@ def test_reports_are_written_from_the_record_alone(tmp_path):
     paths = write_report(tmp_path)
     md = paths["md"].read_text()
     assert "**onnx** (onnxruntime) at batch size 8" in md
-    assert "trt/offline/bs8/seq64" in md and "unsupported" in md
+    assert "- **trt** (offline/bs8/seq64): **unsupported**: " in md
     html = paths["html"].read_text()
     assert html.count("<svg") == 3  # accuracy vs cost, accuracy vs p99, latency vs batch
     assert not re.search(r'(src|href)="(https?:)?//', html)  # self-contained: nothing fetched

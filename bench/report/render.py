@@ -60,7 +60,7 @@ def build_view(run: RunRecord) -> dict:
     seq = run.suite["slo"]["seq_len"]
     points = frontier_rows(rows, seq)
     rec = recommend(run, rows)
-    failed = [c for c in run.cells if c.status != "ok"]
+    failed = not_measured(run)
     servers = server_rows(run)
     target = run.suite["slo"].get("target_qps")
     plan = None
@@ -73,6 +73,18 @@ def build_view(run: RunRecord) -> dict:
             "rec": rec, "rec_text": recommendation_text(rec, run.profile), "failed": failed,
             "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows),
             "fmt": fmt}
+
+
+def not_measured(run: RunRecord) -> list[dict]:
+    """Cells that were not measured, one entry per variant, status and reason: a reason shared by all
+    of a variant's cells (a build that cannot run here) is said once, with the cells it covers."""
+    groups: dict[tuple, dict] = {}
+    for c in run.cells:
+        if c.status != "ok":
+            group = groups.setdefault((c.variant, c.status, c.reason),
+                                      {"variant": c.variant, "status": c.status, "reason": c.reason, "cells": []})
+            group["cells"].append(c.cell_id.removeprefix(f"{c.variant}/"))
+    return list(groups.values())
 
 
 def trainings(run: RunRecord) -> list[dict]:
@@ -147,7 +159,8 @@ def markdown(view: dict) -> str:
         lines += [f"| {t['step']} | {', '.join(t['used_by'])} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
                   f"{t['peak_rss_mib']:.0f} | {t['cost_usd']:.5f} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
     if view["failed"]:
-        lines += ["", "## Not measured", ""] + [f"- `{c.cell_id}`: **{c.status}**: {c.reason}" for c in view["failed"]]
+        lines += ["", "## Not measured", ""] + [f"- **{g['variant']}** ({', '.join(g['cells'])}): **{g['status']}**: "
+                                                 f"{g['reason']}" for g in view["failed"]]
     env = run.environment
     lines += ["", "## Environment", "",
               f"- CPU: {env.get('cpu_model')} ({env.get('cpu_count')} usable cores); flags: "
