@@ -64,3 +64,18 @@ def test_server_results_give_a_load_section_a_knee_chart_and_a_plan(tmp_path):
     html = paths["html"].read_text()
     assert html.count("<svg") == 4 and "Latency vs offered load" in html
     assert "Capacity plan: 200 requests/s" in html
+
+
+def test_terminal_summary_says_each_unsupported_variant_once(tmp_path):
+    from rich.console import Console
+
+    from bench.report.terminal import print_summary
+
+    save_run(tmp_path, golden_run())
+    console = Console(record=True, width=200)
+    print_summary(tmp_path, console)
+    text = console.export_text()
+    assert "trt (offline/bs8/seq64): unsupported: " in text
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    assert rows and not any(" trt " in row for row in rows)  # no row of dashes in the table
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.record import load_run
@@ -18,11 +19,17 @@ def print_summary(run_dir: Path, console: Console) -> None:
         table.add_column(header, justify="left" if header in ("variant", "runtime", "status") else "right")
     front = {(p["variant"], p["batch_size"]) for p in view["frontier"]}
     for r in view["rows"]:
+        if r["status"] == "unsupported":  # said once per variant under the table
+            continue
         mark = r["seq_len"] == view["seq"] and (r["variant"], r["batch_size"]) in front
         cells = [fmt(k, r.get(k)) for k, _ in view["columns"]]
         cells[0] = ("* " if mark else "  ") + cells[0]
         table.add_row(*cells, style="bold" if mark else ("red" if r["status"] == "failed" else None))
     console.print(table)
+    for g in view["failed"]:
+        colour = "red" if g["status"] == "failed" else "yellow"
+        console.print(f"[{colour}]{escape(g['variant'])}[/] ({escape(', '.join(g['cells']))}): {g['status']}: "
+                      f"{escape(g['reason'] or '')}")
     print_speedups(view, console)
     print_servers(view, console)
     console.print(view["rec_text"].replace("**", ""))
