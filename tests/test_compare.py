@@ -11,10 +11,11 @@ import pytest
 
 from bench import compare as cmp
 from bench.cli import app
+from bench.config import Gate
 from bench.record import CellRecord, save_run
 from tests.golden import golden_run
 
-T = cmp.Thresholds(max_slowdown=0.05, alpha=0.01)
+T = Gate(max_slowdown=0.05, alpha=0.01)
 
 
 def _offline(samples, bs=8, rss=500.0):
@@ -60,7 +61,7 @@ def test_mcnemar_accuracy_verdicts():
     rng = np.random.default_rng(2)
     truth = rng.random(2000) < 0.75
     worse = truth & (rng.random(2000) > 0.06)  # loses about 4.5 points, gains none
-    snap = lambda c: {"accuracy": c.mean(), "n_examples": len(c), "correct_bits": cmp._pack_bits(c)}  # noqa: E731
+    snap = lambda c: {"accuracy": c.mean(), "n_examples": len(c), "correct_bits": cmp.pack_bits(c)}  # noqa: E731
     drop = cmp.compare_accuracy("v/accuracy", snap(truth), snap(worse), T)
     assert drop.verdict == "regressed" and drop.p_value < 1e-6 and drop.change == pytest.approx(-100 * (truth.mean() - worse.mean()))
     # the same accuracy with a few examples swapped both ways: no change
@@ -73,7 +74,7 @@ def test_mcnemar_accuracy_verdicts():
 
 def test_bits_round_trip():
     bits = np.random.default_rng(3).random(1001) < 0.5
-    assert np.array_equal(cmp._unpack_bits(cmp._pack_bits(bits), 1001), bits)
+    assert np.array_equal(cmp.unpack_bits(cmp.pack_bits(bits), 1001), bits)
 
 
 def _slowed(run, variant, factor):
@@ -128,8 +129,8 @@ def test_different_environments_are_refused_unless_allowed(tmp_path):
     other = dataclasses.replace(run, environment={**run.environment, "cpu_model": "Other CPU",
                                                   "packages": {"torch": "2.14.0"}})
     code, doc, md = _compare(tmp_path, run, other)
-    assert code == 2 and "cpu_model: 'Test CPU' vs 'Other CPU'" in doc["environment_differences"]
-    assert "torch: 2.13.0 vs 2.14.0" in md
+    assert code == 2 and "cpu_model: Test CPU -> Other CPU" in doc["environment_differences"]
+    assert "torch: 2.13.0 -> 2.14.0" in md
     code, doc, _ = _compare(tmp_path / "allowed", run, other, "--allow-different-env")
     assert code == 0 and doc["environment_differences"]  # still said, no longer refused
 
@@ -190,7 +191,7 @@ def test_other_installed_packages_are_noted_not_refused():
          "profile": "p"}
     b = {"environment": {**env, "installed_packages": {"torch": "2.13.0", "numpy": "2.4.7", "pandas": "3.0.0"}},
          "profile": "p"}
-    assert cmp.environment_differences(a, b) == []  # the key packages agree: comparable
+    assert cmp.snapshot_differences(a, b) == []  # the key packages agree: comparable
     assert cmp.environment_notes(a, b) == ["installed only where the baseline ran: onnxscript 0.7.2",
                                            "installed only where the new run ran: pandas 3.0.0",
                                            "other package versions differ: numpy 2.4.6 vs 2.4.7"]

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from bench import compare as cmp
+from bench.config import Gate
 from bench.jobs import combine_processes
 from bench.stats import between_process_cv, split_by_process
 
-T = cmp.Thresholds(max_slowdown=0.05, alpha=0.01)
+T = Gate(max_slowdown=0.05, alpha=0.01)
 
 
 def _result(samples, refs, rss, energy_j=None):
@@ -112,7 +113,7 @@ def test_yuen_p_is_scipys_one_sided_trimmed_test_in_the_direction_of_the_change(
         change, p, _ = cmp.yuen_log_test(a, b, alpha=0.01)
         side = "greater" if change > 0 else "less"
         assert p == pytest.approx(ttest_ind(np.log(b), np.log(a), equal_var=False, trim=0.2, alternative=side).pvalue)
-        assert change == pytest.approx(np.expm1(cmp._yuen_parts(np.log(b))[0] - cmp._yuen_parts(np.log(a))[0]))
+        assert change == pytest.approx(np.expm1(cmp.yuen_parts(np.log(b))[0] - cmp.yuen_parts(np.log(a))[0]))
 
 
 def test_detectable_change_is_about_the_slowdown_found_95_percent_of_the_time():
@@ -170,7 +171,7 @@ def _snapshot(cells: dict, run_id: str) -> dict:
 
 def test_holm_holds_the_whole_gates_false_alarms_and_still_finds_a_clear_regression():
     rng = np.random.default_rng(7)
-    per_test, holm = cmp.Thresholds(max_slowdown=0.0, alpha=0.05, correction="none"), cmp.Thresholds(max_slowdown=0.0, alpha=0.05)
+    per_test, holm = Gate(max_slowdown=0.0, alpha=0.05, correction="none"), Gate(max_slowdown=0.0, alpha=0.05)
     alarms = {"none": 0, "holm": 0}
     for _ in range(40):
         base = {f"c{i}": {**_run(rng, 5, n=30), "price_usd_per_hour": 1.0} for i in range(12)}
@@ -187,7 +188,7 @@ def test_holm_holds_the_whole_gates_false_alarms_and_still_finds_a_clear_regress
     assert c3["p50_ms"].verdict == "regressed" and c3["p50_ms"].p_adjusted >= c3["p50_ms"].p_value
     assert c3["usd_per_million"].p_adjusted == c3["throughput_per_s"].p_adjusted
     assert c3["usd_per_million"].verdict == "regressed"
-    md = cmp.markdown(_snapshot(base, "a"), _snapshot(new, "b"), changes, [], [], holm)
+    md = cmp.markdown(cmp.Comparison(_snapshot(base, "a"), _snapshot(new, "b"), holm, changes, [], [], [], 1))
     assert "Holm-Bonferroni" in md and f"{c3['p50_ms'].p_value:.2g} → {c3['p50_ms'].p_adjusted:.2g}" in md
 
 
@@ -196,8 +197,8 @@ def test_compare_reports_what_each_per_process_comparison_could_detect():
     a, b = _run(rng, 5, process_sd=0.10), _run(rng, 5, process_sd=0.10)
     p50 = next(c for c in cmp.compare_offline("x", a, b, T) if c.metric == "p50_ms")
     assert 0.10 < p50.detectable < 1.0  # 10% spread between processes, 5 per run: blind to a 10% slowdown
-    md = cmp.markdown({"suite_name": "s", "profile": "p", "run_id": "a"}, {"suite_name": "s", "profile": "p", "run_id": "b"},
-                      [p50], [], [], T)
+    snap = {"suite_name": "s", "profile": "p", "run_id": "a"}
+    md = cmp.markdown(cmp.Comparison(snap, {**snap, "run_id": "b"}, T, [p50], [], [], [], 0))
     assert f"≥ {p50.detectable:.0%}" in md and "could not reliably see a change of twice the minimum effect" in md
     pooled = next(c for c in cmp.compare_offline("x", {**a, "process_sample_counts": None}, b, T) if c.metric == "p50_ms")
     assert pooled.detectable is None

@@ -1,0 +1,116 @@
+"""The committable baseline file written by `bench baseline` and read by `bench compare`: a snapshot
+(the comparable content of a run: raw samples, per-example correctness, environment, gate) as gzip JSON.
+
+Schema history (BASELINE_SCHEMA, bump it with every field added and migrate old files in load_snapshot):
+- 1: the first (2026).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bench.env import CHECKED_KEYS, CHECKED_PACKAGES
+from bench.errors import BenchError
+
+BASELINE_KIND = "bench-baseline"
+BASELINE_SCHEMA = 1
+
+
+def pack_bits(bits) -> str:
+    """A boolean sequence as base64 of numpy.packbits (8 per byte, zero-padded): per-example
+    correctness of 2,000 examples takes 336 characters."""
+    return base64.b64encode(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).decode()
+
+
+def unpack_bits(text: str, n: int) -> np.ndarray:
+    """The first `n` booleans packed by pack_bits, as a bool array of shape (n,)."""
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
+
+
+def _rounded(values) -> list[float]:
+    return [round(x, 4) for x in values or []]
+
+
+def _cell_entry(c, labels: np.ndarray | None) -> dict:
+    """What compare needs of one cell (read through the CellRecord views only)."""
+    entry = {"variant": c.variant, "scenario": c.scenario, "batch_size": c.batch_size, "seq_len": c.seq_len,
+             "status": c.status, "reason": c.reason}
+    if c.status != "ok":
+        return entry
+    if c.scenario == "offline":
+        entry.update(samples_ms=_rounded(c.latency["samples_ms"]), reference_ms=_rounded(c.latency.get("reference_ms")),
+                     process_sample_counts=c.latency.get("process_sample_counts"),
+                     peak_rss_mib=(c.memory or {}).get("peak_rss_mib"),
+                     price_usd_per_hour=(c.cost or {}).get("price_usd_per_hour"))
+    elif c.scenario == "accuracy":
+        q = c.quality
+        entry.update(accuracy=q["accuracy"], n_examples=q["n_examples"])
+        if labels is not None and q.get("predictions") is not None and len(q["predictions"]) == len(labels):
+            entry["correct_bits"] = pack_bits(np.asarray(q["predictions"]) == labels)
+    elif c.scenario == "server":
+        entry.update(max_qps=(c.server.get("best") or {}).get("max_qps"))
+    return entry
+
+
+def _environment(env: dict) -> dict:
+    return {**{k: env.get(k) for k in CHECKED_KEYS},
+            "packages": {p: env.get("packages", {}).get(p) for p in CHECKED_PACKAGES},
+            "installed_packages": env.get("installed_packages")}
+
+
+def snapshot_from_run(run_dir: Path) -> dict:
+    """The snapshot of a run directory (its run.json, and data/test.jsonl for per-example correctness)."""
+    from bench.data import read_split
+    from bench.record import load_run
+
+    run = load_run(run_dir)
+    test_path = Path(run_dir) / "data" / "test.jsonl"
+    labels = np.asarray(read_split(test_path).labels) if test_path.is_file() else None
+    return {"kind": BASELINE_KIND, "schema_version": BASELINE_SCHEMA, "suite_name": run.suite_name,
+            "gate": run.suite.get("gate") or {},
+            "profile": run.profile["name"], "run_id": run.run_id, "source": str(run_dir),
+            "test_sha256": run.data.get("test", {}).get("sha256"),
+            "environment": _environment(run.environment),
+            "cells": {c.cell_id: _cell_entry(c, labels) for c in run.cells}}
+
+
+def write_baseline(run_dir: Path, out: Path) -> Path:
+    """Write the snapshot of `run_dir` to `out` (gzip JSON), atomically; returns `out`."""
+    snap = snapshot_from_run(run_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        json.dump(snap, f, separators=(",", ":"))
+    tmp.replace(out)
+    return out
+
+
+def load_snapshot(path: Path) -> dict:
+    """A run directory, or a baseline file written by `bench baseline` (.json.gz). Raises BenchError
+    naming the path when it is neither, or when the file's schema is newer than this bench reads."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "run.json").is_file():
+            raise BenchError(f"{path}: not a run directory (no run.json)")
+        return snapshot_from_run(path)
+    if not path.is_file():
+        raise BenchError(f"{path}: no such run directory or baseline file")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            snap = json.load(f)
+    except (OSError, json.JSONDecodeError, EOFError) as e:
+        raise BenchError(f"{path}: not a baseline file written by `bench baseline` ({e})") from None
+    schema = snap.get("schema_version") if isinstance(snap, dict) else None
+    if isinstance(schema, int) and snap.get("kind") == BASELINE_KIND and schema > BASELINE_SCHEMA:
+        raise BenchError(f"{path}: baseline of newer schema {schema} (this bench reads up to "
+                         f"{BASELINE_SCHEMA}); upgrade bench")
+    if schema != BASELINE_SCHEMA or snap.get("kind") != BASELINE_KIND:
+        kind = snap.get("kind") if isinstance(snap, dict) else None
+        raise BenchError(f"{path}: not a bench baseline of schema {BASELINE_SCHEMA} "
+                         f"(kind {kind!r}, schema {schema!r})")
+    return snap
