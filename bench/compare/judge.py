@@ -186,15 +186,15 @@ def compare_offline(cid: str, a: dict, b: dict, gate: Gate, family_size: int = 1
 def compare_accuracy(cid: str, a: dict, b: dict, gate: Gate) -> MetricChange:
     """Accuracy by McNemar on per-example correctness where both runs stored it, else threshold only;
     `change` in points."""
-    drop_points = (a["accuracy"] - b["accuracy"]) * 100
+    gain_points = (b["accuracy"] - a["accuracy"]) * 100  # not -drop: an unchanged accuracy shows +0.00, not -0.00
     if a.get("correct_bits") and b.get("correct_bits") and a["n_examples"] == b["n_examples"]:
         ca, cb = unpack_bits(a["correct_bits"], a["n_examples"]), unpack_bits(b["correct_bits"], b["n_examples"])
         p, test = mcnemar_p(ca, cb), "McNemar (exact)"
     else:
         p, test = None, "threshold only (no per-example predictions)"
     sig = True if p is None else p < gate.alpha
-    worse = drop_points / 100
-    return MetricChange(cid, "accuracy", a["accuracy"], b["accuracy"], -drop_points, p, test,
+    worse = -gain_points / 100
+    return MetricChange(cid, "accuracy", a["accuracy"], b["accuracy"], gain_points, p, test,
                         verdict(worse, sig, gate.accuracy_tolerance_points / 100), worse_by=worse)
 
 
