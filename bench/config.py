@@ -176,19 +176,40 @@ class Suite(Strict):
         return self
 
 
+LOCAL_PROFILE = "local"  # the one profile that stands for "this machine" and may have no price
+
+
 class Profile(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str
     device: Literal["cpu", "cuda"]
     instance: str
-    price_usd_per_hour: float = Field(gt=0)
-    price_source: str = Field(min_length=1)
-    price_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+    # required, with its source and date, for every profile but `local` (see _priced)
+    price_usd_per_hour: float | None = Field(None, gt=0)
+    price_source: str | None = Field(None, min_length=1)
+    price_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}(-\d{2})?$")
     vcpus: PosInt | None = None
     gpu_name_contains: str | None = None  # matches the detected GPU name (issue: GPU profiles)
     gpu_count: PosInt | None = None
     power_watts: float | None = Field(None, gt=0)
     price_usd_per_kwh: float | None = Field(None, gt=0)
+    # the CPU hardware a profile stands for (issue #16), checked against bench.machine by profile_match
+    cpu_vendor: str | None = None  # "AMD", "Intel", "ARM" (bench.machine.Machine.cpu_vendor)
+    microarchitecture: str | None = None  # "Zen 3", "Sapphire Rapids", "Neoverse V1"
+    isa: list[str] | None = None  # bench.machine.ISA_FEATURES names, e.g. ["avx2", "avx512"]
+
+    @model_validator(mode="after")
+    def _priced(self):
+        missing = [k for k in ("price_usd_per_hour", "price_source", "price_date") if getattr(self, k) is None]
+        if missing and self.name != LOCAL_PROFILE:
+            raise ValueError(f"missing {', '.join(missing)}: every profile but '{LOCAL_PROFILE}' needs a price "
+                             "with its source and date")
+        from bench.machine import ISA_FEATURES  # imports nothing of bench
+
+        unknown = sorted(set(self.isa or []) - set(ISA_FEATURES))
+        if unknown:
+            raise ValueError(f"isa: unknown feature(s) {', '.join(unknown)}; known: {', '.join(ISA_FEATURES)}")
+        return self
 
 
 # ---- loading -----------------------------------------------------------------------------------
