@@ -24,7 +24,7 @@ from bench.env import collect_environment
 from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, BenchError, ConfigError
 from bench.record import CellRecord, RunRecord, cell_id, save_run, write_atomic
 from bench.registry import STEPS, load_suite, resolve_variant
-from bench.stats import summarize_ms
+from bench.stats import HIGH_CV, summarize_ms
 
 
 def utc_now() -> str:
@@ -310,7 +310,7 @@ def _echo_cell(console: Console, cell: CellRecord) -> None:
                           f"${cell.cost['usd_per_million']:.3f}/1M")
     else:
         s = cell.latency["summary"]
-        warn = "  [yellow]cv {:.0%}[/]".format(s["cv"]) if s["cv"] > 0.10 else ""
+        warn = "  [yellow]cv {:.0%}[/]".format(s["cv"]) if s["cv"] > HIGH_CV else ""
         if "between_process_cv" in s:
             n = len(cell.latency["process_sample_counts"])
             warn += "  {}{} processes, medians vary {:.1%}{}".format(
