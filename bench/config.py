@@ -1,23 +1,46 @@
 """Suites and profiles: TOML files validated into frozen models with errors that name file and key.
 
-Nothing here imports torch or touches the environment; validating a suite is instant.
+The bottom of bench: this module imports nothing of bench (tests/test_imports.py holds it so), and
+nothing heavy; validating a suite is instant. What a variant's chain resolves to, and whether its steps
+and runtime exist, is the registry's business (bench.registry.load_suite, resolve_variant).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
+import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bench.errors import ConfigError
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PosInt = Annotated[int, Field(ge=1)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+
+# The server scenario claims a p99 only as an upper bound at 99% confidence (bench/server.py). The
+# maximum of n latencies bounds the q-quantile at confidence c when 1 - q**n >= c, so fewer than
+# log(1 - c) / log(q) = 458.2 requests bound nothing: 459 is the fewest a probe may send.
+P99_QUANTILE = 0.99
+P99_CONFIDENCE = 0.99
+P99_MIN_REQUESTS = math.ceil(math.log(1 - P99_CONFIDENCE) / math.log(P99_QUANTILE))
+
+EXIT_BAD_INPUT = 2
+
+
+# The root of bench's errors lives here, at the bottom, so that config raises ConfigError without
+# importing anything of bench; bench.errors re-exports both and holds the rest.
+class BenchError(Exception):
+    """A problem with the user's input or environment: the message says what and where."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(BenchError):
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = path
 
 
 class Strict(BaseModel):
@@ -73,16 +96,7 @@ class Variant(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     chain: list[str] | None = None  # default: the name split on "+" (e.g. "distilled+int8")
     runtime: str | None = None  # default: by the format of the last step's artifact
-
-    @property
-    def steps(self) -> list[str]:
-        """The build chain: `chain` as written, or the name split on "+" with implicit parents added."""
-        if self.chain:
-            return list(self.chain)
-        from bench.registry import expand_chain, load_all
-
-        load_all()
-        return expand_chain(self.name.split("+"))
+    # both resolved by bench.registry.resolve_variant
 
 
 class Measure(Strict):
@@ -126,8 +140,8 @@ class Server(Strict):
     variants: list[str] | None = None  # None: every variant of the suite; []: none
     max_batch_sizes: list[PosInt] = Field([4], min_length=1)  # swept: the best setting is kept
     max_queue_delay_ms: list[Annotated[float, Field(ge=0)]] = Field([5.0], min_length=1)
-    # at least 459: fewer requests cannot bound a p99 at 99% confidence (see bench/server.py)
-    min_queries: int = Field(500, ge=459)
+    # fewer requests cannot bound a p99 at 99% confidence (P99_MIN_REQUESTS, see bench/server.py)
+    min_queries: int = Field(500, ge=P99_MIN_REQUESTS)
     min_duration_s: float = Field(2.0, ge=0)
     relative_tolerance: float = Field(0.08, gt=0, lt=1)  # bisection stops when the bracket is this tight
     max_probes: PosInt = 7
@@ -316,61 +330,16 @@ def apply_overrides(raw: dict, overrides: list[str], path: str) -> dict:
     return raw
 
 
-def load_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[Suite, Path]:
-    """Validate a suite, including its variant chains against the step and runtime registry."""
+def read_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[Suite, Path]:
+    """A suite file read, overridden (`--set`) and validated as a Suite, and its path.
+
+    Its variant chains are not checked here (that needs the registry): bench.registry.load_suite does both.
+    Raises ConfigError naming the file and key.
+    """
     path = resolve_file(name_or_path, "suites")
     raw = apply_overrides(read_toml(path), overrides or [], str(path))
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(str(path), describe_validation_error(str(path), Suite, e).split(": ", 1)[1]) from None
-    check_variants(suite, str(path))
     return suite, path
-
-
-def check_variants(suite: Suite, path: str) -> None:
-    from bench.registry import DEFAULT_RUNTIME_FOR_FORMAT, RUNTIMES, STEPS, load_all
-
-    load_all()
-    for i, variant in enumerate(suite.variants):
-        where = f"variants[{i}] ('{variant.name}')"
-        fmt = None
-        for j, step_name in enumerate(variant.steps):
-            step = STEPS.get(step_name)
-            if step is None:
-                hint = difflib.get_close_matches(step_name, STEPS, n=1)
-                raise ConfigError(path, f"{where}: unknown build step '{step_name}'"
-                                  + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                                  + f"; known steps: {', '.join(sorted(STEPS))}")
-            if j == 0 and step.input_formats:
-                raise ConfigError(path, f"{where}: step '{step_name}' needs a built parent "
-                                  f"(one of formats {sorted(step.input_formats)}); start the chain with e.g. 'full'")
-            if j > 0 and fmt not in step.input_formats:
-                raise ConfigError(path, f"{where}: step '{step_name}' cannot follow a '{fmt}' artifact "
-                                  f"(it takes {sorted(step.input_formats) or 'the base model only'})")
-            fmt = step.output_format
-        runtime = variant.runtime or DEFAULT_RUNTIME_FOR_FORMAT[fmt]
-        if runtime not in RUNTIMES:
-            raise ConfigError(path, f"{where}: unknown runtime '{runtime}'; known: {', '.join(sorted(RUNTIMES))}")
-        if fmt not in RUNTIMES[runtime].formats:
-            raise ConfigError(path, f"{where}: runtime '{runtime}' cannot load a '{fmt}' artifact")
-    for step_name, params in suite.steps.items():
-        if step_name not in STEPS:
-            raise ConfigError(path, f"steps.{step_name}: unknown build step; known: {', '.join(sorted(STEPS))}")
-        try:
-            STEPS[step_name].params.model_validate(params)
-        except ValidationError as e:
-            msg = describe_validation_error(path, STEPS[step_name].params, e).split(": ", 1)[1]
-            raise ConfigError(path, re.sub(r"'([^']*)'", lambda m, s=step_name: f"'steps.{s}.{m.group(1)}'", msg, count=1)) from None
-
-
-def runtime_of(variant: Variant) -> str:
-    from bench.registry import DEFAULT_RUNTIME_FOR_FORMAT, STEPS
-
-    return variant.runtime or DEFAULT_RUNTIME_FOR_FORMAT[STEPS[variant.steps[-1]].output_format]
-
-
-def step_params(suite: Suite, step_name: str) -> BaseModel:
-    from bench.registry import STEPS
-
-    return STEPS[step_name].params.model_validate(suite.steps.get(step_name, {}))

@@ -1,20 +1,16 @@
-"""Errors a user can act on. The CLI turns them into a message and an exit code, never a traceback."""
+"""Errors a user can act on. The CLI turns them into a message and an exit code, never a traceback.
+
+BenchError and ConfigError are defined in bench.config (the bottom of bench, which imports nothing of
+bench) and re-exported here; import every error from this module.
+"""
+
+from bench.config import EXIT_BAD_INPUT, BenchError, ConfigError
+
+__all__ = ["EXIT_OK", "EXIT_FAILED_CELLS", "EXIT_BAD_INPUT", "BenchError", "ConfigError", "DataError",
+           "ResultsError", "Unsupported"]
 
 EXIT_OK = 0
 EXIT_FAILED_CELLS = 3  # the run finished, but some cells are `failed`
-EXIT_BAD_INPUT = 2
-
-
-class BenchError(Exception):
-    """A problem with the user's input or environment: the message says what and where."""
-
-    exit_code = EXIT_BAD_INPUT
-
-
-class ConfigError(BenchError):
-    def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}")
-        self.path = path
 
 
 class DataError(BenchError):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.cost import throughput_samples_per_s
 from bench.errors import Unsupported
 
 
@@ -165,7 +166,7 @@ def offline(job: dict, progress) -> dict:
     progress(f"timing bs={bs} seq={seq}", 1, 1)
     out = {
         "latency": latency,
-        "throughput_samples_per_s": bs / (summary["mean"] / 1000.0),
+        "throughput_samples_per_s": throughput_samples_per_s(bs, summary["mean"]),
         "memory": {**_memory(), "peak_rss_after_load_mib": peak_rss_after_load, **_cuda_memory(gpu)},
         "energy": energy,
         "runtime_info": session.describe(),
@@ -230,7 +231,7 @@ def combine_processes(results: list[dict], batch_size: int, price_usd_per_kwh: f
                 memory.setdefault(k, v)
     out = {
         "latency": latency,
-        "throughput_samples_per_s": batch_size / (latency["summary"]["mean"] / 1000.0),
+        "throughput_samples_per_s": throughput_samples_per_s(batch_size, latency["summary"]["mean"]),
         "memory": memory,
         "energy": _combine_energy([r.get("energy") for r in results], price_usd_per_kwh),
         "runtime_info": results[0].get("runtime_info"),
@@ -291,7 +292,7 @@ def server(job: dict, progress) -> dict:
                 best = probes[0] if probes[0].passed else None
             else:
                 # a little above saturation (max_bs per service time) cannot pass: the queue grows without bound
-                upper = 1.2 * max_bs / (service_ms / 1000.0)
+                upper = 1.2 * throughput_samples_per_s(max_bs, service_ms)
                 so_far = [x["max_qps"] for x in settings if x["max_qps"]]
                 best, probes = srv.find_peak_qps(probe, upper, relative_tolerance=s["relative_tolerance"],
                                                  max_probes=s["max_probes"], to_beat_qps=max(so_far, default=None))

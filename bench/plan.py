@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from bench.cost import usd_per_million
 from bench.record import RunRecord
 from bench.report.rows import accuracy_floor, quality_by_variant
 
@@ -84,8 +85,8 @@ def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: flo
             capacity, setting, probe = cap
             replicas = math.ceil(qps / (capacity * (1.0 - headroom)) - 1e-9)
             monthly = replicas * prof["price_usd_per_hour"] * hours_per_month
-            # $/1M = monthly $ / (requests per month) * 1e6
-            per_million = monthly / (qps * 3600.0 * hours_per_month) * 1e6
+            # the replicas' hourly price over the traffic served (monthly $ / requests per month, the hours cancel)
+            per_million = usd_per_million(replicas * prof["price_usd_per_hour"], qps)
             rows.append(PlanRow(**{**base, "capacity_qps": capacity, "max_batch_size": setting["max_batch_size"],
                                    "max_queue_delay_ms": setting["max_queue_delay_ms"],
                                    "p99_upper_ms_at_capacity": probe["p99_upper_ms"], "replicas": replicas,

@@ -1,79 +1,31 @@
-"""The checked registry of build steps and runtimes (peft's `register_peft_method`, made strict).
+"""The checked registry of build steps and runtimes (peft's `register_peft_method`, made strict), and
+what a suite's variants resolve to in it.
 
 A *variant* is a chain of build steps (e.g. ["full", "onnx", "int8"]); each step turns its parent
 artifact into a new one. A *runtime* loads and executes an artifact of a given format. Both are
-found by name; registering a name twice is an error at import time, naming an unknown one is an
-error at config-validation time. Step and runtime modules import nothing heavy at module level, so
-the registry (and so `bench --help` and suite validation) loads without torch.
+found by name: step and runtime modules register into bench.specs on import, `load_all` imports them
+all, and naming an unknown one is an error at suite-validation time (`check_variants`). Step and runtime
+modules import nothing heavy at module level, so the registry (and so `bench --help` and suite
+validation) loads without torch. bench.config knows nothing of this module; it sits above config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError
 
-
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def cuda_missing() -> str | None:
-    """Why this process cannot use CUDA, or None (imports torch: call it in a worker)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return "this run's device is cuda and torch reports no CUDA device (torch.cuda.is_available() is False)"
-    return None
+from bench.config import ConfigError, Suite, Variant, describe_validation_error, read_suite
+from bench.specs import DEFAULT_RUNTIME_FOR_FORMAT, ROOT_STEP, RUNTIMES, STEPS  # others read them from here
 
 
-@dataclass(frozen=True)
-class StepSpec:
-    name: str
-    summary: str
-    build: Callable  # build(ctx: BuildContext) -> BuildOutput, heavy imports inside
-    output_format: str  # "hf" (a Hugging Face model directory) or "onnx"
-    input_formats: frozenset[str] = frozenset()  # empty: the step starts from the base model
-    params: type[BaseModel] = NoParams
-    devices: frozenset[str] = frozenset({"cpu", "cuda"})
-    # Bump when the step's code changes what it builds, so cached artifacts are rebuilt.
-    version: int = 1
-    # Returns None where the step can build here, else why not (runs in the worker, may import heavy things).
-    unsupported_reason: Callable[[str], str | None] | None = None
-    # The artifact depends on the GPU and library versions it was built with (a TensorRT engine).
-    hardware_specific: bool = False
-
-    def why_unsupported(self, device: str) -> str | None:
-        """Every reason the step cannot build here (the wrong device, and what its own check finds)."""
-        reasons = []
-        if device not in self.devices:
-            reasons.append(f"step '{self.name}' runs on {' or '.join(sorted(self.devices))}, "
-                           f"and this run's device is {device}")
-        elif device == "cuda" and (missing := cuda_missing()):
-            reasons.append(missing)
-        if self.unsupported_reason:
-            found = self.unsupported_reason(device if device in self.devices else sorted(self.devices)[0])
-            if found:
-                reasons.append(found)
-        return "; ".join(reasons) or None
-
-
-@dataclass(frozen=True)
-class RuntimeSpec:
-    name: str
-    summary: str
-    load: Callable  # load(artifact_dir, device, threads) -> runtimes.Session
-    formats: frozenset[str]
-    devices: frozenset[str] = frozenset({"cpu"})
-    # Returns None where the runtime can run here, else the reason it cannot.
-    unsupported_reason: Callable[[str], str | None] = field(default=lambda device: None)
-
-
-STEPS: dict[str, StepSpec] = {}
-RUNTIMES: dict[str, RuntimeSpec] = {}
-DEFAULT_RUNTIME_FOR_FORMAT = {"hf": "torch", "hf-lora": "torch", "onnx": "onnxruntime", "trt": "tensorrt"}
-ROOT_STEP = "full"  # the step a chain starts from when its first step needs a parent
+def load_all() -> None:
+    """Import every step and runtime module so that the registry is complete."""
+    import bench.runtimes  # noqa: F401
+    import bench.steps  # noqa: F401
 
 
 def expand_chain(names: list[str]) -> list[str]:
@@ -95,23 +47,94 @@ def expand_chain(names: list[str]) -> list[str]:
     return out
 
 
-def register_step(spec: StepSpec) -> StepSpec:
-    if spec.name in STEPS:
-        raise ValueError(f"build step {spec.name!r} is registered twice")
-    if spec.output_format not in DEFAULT_RUNTIME_FOR_FORMAT:
-        raise ValueError(f"build step {spec.name!r}: unknown output format {spec.output_format!r}")
-    STEPS[spec.name] = spec
-    return spec
+@dataclass(frozen=True)
+class ResolvedVariant:
+    """A variant as the registry sees it: the full build chain, the runtime and each step's parameters.
+
+    `params[step]` is the step's parameter model dumped to a dict, defaults filled in (JSON-ready, as it
+    goes into the artifact's content key and the build job). Treat it as read-only.
+    """
+
+    name: str
+    steps: tuple[str, ...]
+    runtime: str
+    params: dict[str, dict]
 
 
-def register_runtime(spec: RuntimeSpec) -> RuntimeSpec:
-    if spec.name in RUNTIMES:
-        raise ValueError(f"runtime {spec.name!r} is registered twice")
-    RUNTIMES[spec.name] = spec
-    return spec
+def _chain_of(variant: Variant) -> list[str]:
+    """The build chain: `chain` as written, or the name split on "+" with implicit parents added."""
+    if variant.chain:
+        return list(variant.chain)
+    load_all()
+    return expand_chain(variant.name.split("+"))
 
 
-def load_all() -> None:
-    """Import every step and runtime module so that the registry is complete."""
-    import bench.runtimes  # noqa: F401
-    import bench.steps  # noqa: F401
+def resolve_variant(suite: Suite, variant: Variant) -> ResolvedVariant:
+    """Resolve a variant of a suite that `check_variants` has accepted (else KeyError/ValidationError)."""
+    load_all()
+    steps = tuple(_chain_of(variant))
+    runtime = variant.runtime or DEFAULT_RUNTIME_FOR_FORMAT[STEPS[steps[-1]].output_format]
+    params = {name: STEPS[name].params.model_validate(suite.steps.get(name, {})).model_dump() for name in steps}
+    return ResolvedVariant(name=variant.name, steps=steps, runtime=runtime, params=params)
+
+
+def check_variants(suite: Suite, path: str) -> None:
+    """Every variant's chain, runtime and step parameters against the registry.
+
+    Raises ConfigError naming `path`, the variant (or `steps.<name>` key) and what was expected.
+    """
+    load_all()
+    for i, variant in enumerate(suite.variants):
+        fmt = _check_chain(_chain_of(variant), f"variants[{i}] ('{variant.name}')", path)
+        _check_runtime(variant.runtime or DEFAULT_RUNTIME_FOR_FORMAT[fmt], fmt,
+                       f"variants[{i}] ('{variant.name}')", path)
+    for step_name, params in suite.steps.items():
+        _check_step_params(step_name, params, path)
+
+
+def _check_chain(chain: list[str], where: str, path: str) -> str:
+    """Each step known and able to take its parent's artifact; returns the last artifact's format."""
+    fmt = None
+    for j, step_name in enumerate(chain):
+        step = STEPS.get(step_name)
+        if step is None:
+            hint = difflib.get_close_matches(step_name, STEPS, n=1)
+            raise ConfigError(path, f"{where}: unknown build step '{step_name}'"
+                              + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                              + f"; known steps: {', '.join(sorted(STEPS))}")
+        if j == 0 and step.input_formats:
+            raise ConfigError(path, f"{where}: step '{step_name}' needs a built parent "
+                              f"(one of formats {sorted(step.input_formats)}); start the chain with e.g. '{ROOT_STEP}'")
+        if j > 0 and fmt not in step.input_formats:
+            raise ConfigError(path, f"{where}: step '{step_name}' cannot follow a '{fmt}' artifact "
+                              f"(it takes {sorted(step.input_formats) or 'the base model only'})")
+        fmt = step.output_format
+    return fmt
+
+
+def _check_runtime(runtime: str, fmt: str, where: str, path: str) -> None:
+    if runtime not in RUNTIMES:
+        raise ConfigError(path, f"{where}: unknown runtime '{runtime}'; known: {', '.join(sorted(RUNTIMES))}")
+    if fmt not in RUNTIMES[runtime].formats:
+        raise ConfigError(path, f"{where}: runtime '{runtime}' cannot load a '{fmt}' artifact")
+
+
+def _check_step_params(step_name: str, params: dict, path: str) -> None:
+    if step_name not in STEPS:
+        raise ConfigError(path, f"steps.{step_name}: unknown build step; known: {', '.join(sorted(STEPS))}")
+    try:
+        STEPS[step_name].params.model_validate(params)
+    except ValidationError as e:
+        msg = describe_validation_error(path, STEPS[step_name].params, e).split(": ", 1)[1]
+        # the step's model names its own keys; the user wrote them under [steps.<name>]
+        raise ConfigError(path, re.sub(r"'([^']*)'", lambda m: f"'steps.{step_name}.{m.group(1)}'", msg, count=1)) from None
+
+
+def load_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[Suite, Path]:
+    """A suite read and validated by bench.config, then its variant chains checked against the registry.
+
+    Raises ConfigError (file not found, bad TOML, a bad key or value, an unknown step or runtime).
+    """
+    suite, path = read_suite(name_or_path, overrides)
+    check_variants(suite, str(path))
+    return suite, path

@@ -17,14 +17,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import artifacts, launcher
-from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile, load_suite, runtime_of, step_params
+from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile
 from bench.cost import usd_per_million
 from bench.data import TaskData, load_task_data, write_split
 from bench.env import collect_environment
 from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, BenchError, ConfigError
 from bench.record import CellRecord, RunRecord, cell_id, save_run, write_atomic
-from bench.registry import STEPS
-from bench.stats import summarize_ms
+from bench.registry import STEPS, load_suite, resolve_variant
+from bench.stats import HIGH_CV, summarize_ms
 
 
 def utc_now() -> str:
@@ -106,9 +106,10 @@ def _first_step_inputs(ctx: RunContext) -> dict:
 def build_chain(ctx: RunContext, variant: Variant, verified: dict[str, dict]) -> tuple[Path | None, list, launcher.Outcome | None]:
     """Build (or reuse) each step of the chain; returns the artifact, the manifests, and the failing outcome."""
     parent_key, parent_dir, manifests = None, None, []
-    for step_name in variant.steps:
+    resolved = resolve_variant(ctx.suite, variant)
+    for step_name in resolved.steps:
         step = STEPS[step_name]
-        params = step_params(ctx.suite, step_name).model_dump()
+        params = resolved.params[step_name]
         payload = {"step": step_name, "version": step.version, "params": params,
                    "parent": parent_key or _first_step_inputs(ctx)}
         if step.hardware_specific:  # e.g. a TensorRT engine is valid only for its GPU and TensorRT version
@@ -165,7 +166,7 @@ def plan_cells(suite: Suite, variant: Variant) -> list[tuple[str, int | None, in
 
 def _cell_job(ctx: RunContext, variant: Variant, artifact: Path, scenario: str, bs, seq) -> dict:
     m = ctx.suite.measure
-    job = {"kind": scenario, "runtime": runtime_of(variant), "artifact_dir": str(artifact),
+    job = {"kind": scenario, "runtime": resolve_variant(ctx.suite, variant).runtime, "artifact_dir": str(artifact),
            "device": ctx.profile.device, "threads": ctx.threads,
            "test_path": str(ctx.run_dir / "data" / "test.jsonl"), "label_names": list(ctx.data.label_names),
            "seed": ctx.suite.task.seed, "gpu_isolation": ctx.suite.measure.gpu_isolation,
@@ -251,7 +252,7 @@ def run_one_process(ctx: RunContext, cell: Cell) -> CellRecord | None:
 def cell_record(ctx: RunContext, cell: Cell, outcome: launcher.Outcome) -> CellRecord:
     job, manifest = cell.job, cell.manifest
     seq = ctx.suite.slo.seq_len if cell.scenario == "server" else cell.seq_len
-    common = {"cell_id": cell.cell_id, "variant": cell.variant.name, "steps": tuple(cell.variant.steps),
+    common = {"cell_id": cell.cell_id, "variant": cell.variant.name, "steps": resolve_variant(ctx.suite, cell.variant).steps,
               "runtime": job["runtime"], "scenario": cell.scenario, "batch_size": cell.batch_size, "seq_len": seq,
               "started_at": cell.started_at, "wall_s": outcome.wall_s,
               "model": {"parameters": manifest.get("parameters"),
@@ -279,10 +280,11 @@ def _variant_not_built(ctx: RunContext, variant: Variant, outcome: launcher.Outc
     builds = {**ctx.record.builds, variant.name: {"status": status, "reason": outcome.reason,
                                                    "error_tail": outcome.error_tail}}
     ctx.save(builds=builds)
+    resolved = resolve_variant(ctx.suite, variant)
     for scenario, bs, seq in todo:
         ctx.add_cell(CellRecord(
-            cell_id=cell_id(variant.name, scenario, bs, seq), variant=variant.name, steps=tuple(variant.steps),
-            runtime=runtime_of(variant), scenario=scenario, batch_size=bs, seq_len=seq, status=status,
+            cell_id=cell_id(variant.name, scenario, bs, seq), variant=variant.name, steps=resolved.steps,
+            runtime=resolved.runtime, scenario=scenario, batch_size=bs, seq_len=seq, status=status,
             reason=f"build: {outcome.reason}", error_kind="build_failed" if status == "failed" else None,
             error_tail=outcome.error_tail, started_at=utc_now(), wall_s=0.0))
 
@@ -308,7 +310,7 @@ def _echo_cell(console: Console, cell: CellRecord) -> None:
                           f"${cell.cost['usd_per_million']:.3f}/1M")
     else:
         s = cell.latency["summary"]
-        warn = "  [yellow]cv {:.0%}[/]".format(s["cv"]) if s["cv"] > 0.10 else ""
+        warn = "  [yellow]cv {:.0%}[/]".format(s["cv"]) if s["cv"] > HIGH_CV else ""
         if "between_process_cv" in s:
             n = len(cell.latency["process_sample_counts"])
             warn += "  {}{} processes, medians vary {:.1%}{}".format(
@@ -402,9 +404,9 @@ RESUME_PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "p
 
 def _resume(run_dir: Path, only, console: Console) -> dict:
     """Reopen a run: same suite, profile, data and model as recorded, on the same kind of machine."""
-    from bench.config import check_variants
     from bench.data import read_split
     from bench.record import load_run
+    from bench.registry import check_variants
 
     record = load_run(run_dir)
     suite = Suite.model_validate(record.suite)

@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-QUANTILE = 0.99
-CONFIDENCE = 0.99
-MIN_QUERIES = 459  # smallest n where 1 - 0.99**n >= 0.99: below it no order statistic bounds the p99
+from bench.config import P99_CONFIDENCE, P99_MIN_REQUESTS, P99_QUANTILE
+
+# defined (with MIN_QUERIES' derivation) in bench.config, which also checks server.min_queries against it
+QUANTILE, CONFIDENCE, MIN_QUERIES = P99_QUANTILE, P99_CONFIDENCE, P99_MIN_REQUESTS
 P99_RULE = ("pass when the 99%-confidence upper bound of the p99 (binomial order statistic, as in MLPerf's "
             "early stopping) is within the SLO")
 

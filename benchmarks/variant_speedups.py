@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from remeasure import remeasure  # noqa: E402
 
+from bench.cost import throughput_samples_per_s  # noqa: E402
 from bench.env import cpu_info  # noqa: E402
 from bench.record import load_run, write_atomic  # noqa: E402
 from bench.report.pareto import pareto_front  # noqa: E402
@@ -103,7 +104,7 @@ def main() -> None:
 
     def keep(r: int, c, result: dict) -> None:
         samples = result["latency"]["samples_ms"]
-        tput = c.batch_size / (sum(samples) / len(samples) / 1000)
+        tput = throughput_samples_per_s(c.batch_size, sum(samples) / len(samples))
         throughput[c.variant].append(tput)
         print(f"round {r + 1}/{args.rounds} {c.variant:16} {tput:8.1f} samples/s ({len(samples)} batches)", flush=True)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import load_profile, load_suite
+from bench.config import load_profile
 from bench.errors import ConfigError
+from bench.registry import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = (REPO / "suites" / "smoke.toml").read_text()
@@ -56,6 +57,36 @@ def test_bad_suites_name_the_key(tmp_path, text, words):
     assert str(path) in message
     for w in words:
         assert w in message, message
+
+
+def test_bad_step_parameters_name_the_steps_key(tmp_path):
+    path = write_suite(tmp_path, SMOKE + "\n[steps.lora]\nrank = 0\n")
+    with pytest.raises(ConfigError, match=r"'steps\.lora\.rank'.*greater than or equal to 1"):
+        load_suite(str(path))
+
+
+def test_config_reads_a_suite_without_the_registry_and_the_registry_checks_it(tmp_path):
+    from bench.config import read_suite
+
+    path = write_suite(tmp_path, edit('chain = ["full", "onnx"]', 'chain = ["full", "onxx"]'))
+    suite, _ = read_suite(str(path))  # the chain is the registry's to check
+    assert suite.variants[1].chain == ["full", "onxx"]
+    with pytest.raises(ConfigError, match="unknown build step 'onxx'"):
+        load_suite(str(path))
+
+
+def test_resolve_variant_adds_implicit_parents_the_default_runtime_and_step_parameters():
+    from bench.registry import resolve_variant
+
+    suite, _ = load_suite("default")
+    by_name = {v.name: resolve_variant(suite, v) for v in suite.variants}
+    assert by_name["distilled+int8"].steps == ("full", "distilled", "onnx", "int8")
+    assert by_name["distilled+int8"].runtime == "onnxruntime"
+    assert by_name["full"].steps == ("full",) and by_name["full"].runtime == "torch"
+    assert by_name["lora-merged"].steps == ("lora", "merge")
+    lora = by_name["lora"].params["lora"]
+    assert lora["rank"] == 8 and lora["dropout"] == 0.1  # from [steps.lora], and the default filled in
+    assert set(by_name["pruned+int8"].params) == {"full", "pruned", "onnx", "int8"}
 
 
 def test_bad_profile_price(tmp_path):

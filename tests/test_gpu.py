@@ -64,7 +64,7 @@ def test_missing_nvml_says_not_measured_and_why(monkeypatch):
 def test_auto_profile_without_a_gpu_falls_back_to_the_suites(capsys):
     from rich.console import Console
 
-    from bench.config import load_suite
+    from bench.registry import load_suite
     from bench.runner import resolve_profile
 
     suite, _ = load_suite("default")

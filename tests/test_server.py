@@ -80,6 +80,18 @@ def test_upper_bound_rank_is_the_binomial_order_statistic():
     assert srv.max_late_allowed(1000) == 1000 - srv.upper_bound_rank(1000)
 
 
+def test_the_fewest_requests_is_stated_once_and_agrees_with_the_bound():
+    import pydantic
+
+    from bench.config import P99_MIN_REQUESTS, Server
+
+    assert srv.MIN_QUERIES == P99_MIN_REQUESTS == 459
+    assert srv.upper_bound_rank(P99_MIN_REQUESTS) is not None and srv.upper_bound_rank(P99_MIN_REQUESTS - 1) is None
+    assert Server(min_queries=P99_MIN_REQUESTS).min_queries == 459
+    with pytest.raises(pydantic.ValidationError, match="greater than or equal to 459"):
+        Server(min_queries=P99_MIN_REQUESTS - 1)
+
+
 def test_p99_bound_covers_the_true_p99_at_least_99_percent_of_the_time():
     rng = np.random.default_rng(0)
     true_p99 = stats.expon.ppf(0.99)

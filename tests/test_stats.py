@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench import stats
-from bench.cost import usd_for_duration, usd_per_million
+from bench.cost import throughput_samples_per_s, usd_for_duration, usd_per_million
 
 
 def test_summary_matches_numpy_linear_percentiles():
@@ -57,6 +57,14 @@ def test_cost_formulas():
     assert usd_per_million(3.6, 1000) == pytest.approx(1.0)
     assert usd_per_million(1.0, 0) == math.inf
     assert usd_for_duration(2.0, 1800) == pytest.approx(1.0)
+
+
+def test_throughput_is_batch_size_over_mean_latency():
+    # samples/s = batch_size / mean latency in s: batches of 8 taking 20 ms are 400 samples/s
+    assert throughput_samples_per_s(8, 20.0) == pytest.approx(400.0)
+    assert throughput_samples_per_s(1, 1000.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="mean_latency_ms must be > 0"):
+        throughput_samples_per_s(8, 0.0)
 
 
 def test_length_grouped_batches_cover_every_example_once_and_group_lengths():

@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from bench.cost import usd_for_duration
 from bench.record import RunRecord, load_run, write_atomic
 from bench.report import charts
 from bench.report.rows import (
@@ -98,8 +99,9 @@ def trainings(run: RunRecord) -> list[dict]:
             row = by_key.setdefault(m["key"], {
                 "step": m["step"], "used_by": [], "wall_s": t["wall_s"], "steps": t["steps"],
                 "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
-                # $ = price/h * training hours (on the machine this run measured)
-                "cost_usd": t["wall_s"] / 3600 * run.profile["price_usd_per_hour"], "val_accuracy": m.get("val_accuracy")})
+                # training hours on the machine this run measured
+                "cost_usd": usd_for_duration(run.profile["price_usd_per_hour"], t["wall_s"]),
+                "val_accuracy": m.get("val_accuracy")})
             row["used_by"].append(variant)
     return list(by_key.values())
 

@@ -1,3 +1,3 @@
-"""Runtimes register themselves on import (see bench.registry)."""
+"""Runtimes register themselves on import into bench.specs (bench.registry.load_all imports them all)."""
 
 from bench.runtimes import onnxruntime, tensorrt, torch_eager  # noqa: F401

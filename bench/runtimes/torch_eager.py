@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.registry import RuntimeSpec, register_runtime
 from bench.runtimes.base import Session
+from bench.specs import RuntimeSpec, register_runtime
 
 
 class TorchSession(Session):

@@ -1,3 +1,4 @@
-"""Build steps register themselves on import (see bench.registry). One module per step."""
+"""Build steps, one module per step. Each registers itself into bench.specs on import;
+bench.registry.load_all imports them all."""
 
 from bench.steps import distilled, full, int8, lora, onnx_export, precision, pruned, tensorrt  # noqa: F401

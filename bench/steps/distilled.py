@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.registry import StepSpec, register_step
+from bench.specs import StepSpec, register_step
 from bench.steps.base import BuildContext, load_parent, save_hf, validation_accuracy
 
 

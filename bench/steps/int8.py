@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.registry import StepSpec, register_step
+from bench.specs import StepSpec, register_step
 from bench.steps.base import BuildContext
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bench.registry import StepSpec, register_step
+from bench.specs import StepSpec, register_step
 from bench.steps.base import BuildContext
 
 OPSET = 17

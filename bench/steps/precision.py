@@ -7,7 +7,7 @@ offered on CUDA only (CPU fp16 kernels are emulated).
 
 from __future__ import annotations
 
-from bench.registry import StepSpec, register_step
+from bench.specs import StepSpec, register_step
 from bench.steps.base import BuildContext, save_hf, validation_accuracy
 
 

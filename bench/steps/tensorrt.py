@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.registry import StepSpec, register_step
+from bench.specs import StepSpec, register_step
 from bench.steps.base import BuildContext
 
 
