@@ -218,12 +218,16 @@ class Profile(Strict):
         if missing and self.name != LOCAL_PROFILE:
             raise ValueError(f"missing {', '.join(missing)}: every profile but '{LOCAL_PROFILE}' needs a price "
                              "with its source and date")
-        from bench.machine import ISA_FEATURES  # imports nothing of bench
-
         unknown = sorted(set(self.isa or []) - set(ISA_FEATURES))
         if unknown:
             raise ValueError(f"isa: unknown feature(s) {', '.join(unknown)}; known: {', '.join(ISA_FEATURES)}")
         return self
+
+
+# ISA features a CPU profile can require, named as bench.machine detects them (config sits at the bottom,
+# so the list lives here and machine.py maps /proc/cpuinfo flags onto it)
+ISA_FEATURES = ("avx2", "avx512", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx",
+                "neon", "sve", "sve2", "arm_bf16", "arm_i8mm")
 
 
 # ---- loading -----------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.config import ISA_FEATURES
+
 # bench's canonical ISA feature names: the features that change which kernels ONNX Runtime and torch
 # pick (int8 dot products, bf16 matmuls, tiles), as the kernel's /proc/cpuinfo flags spell them.
 X86_FEATURE_FLAGS = {  # canonical name -> the cpuinfo flag that proves it
@@ -26,7 +28,7 @@ X86_FEATURE_FLAGS = {  # canonical name -> the cpuinfo flag that proves it
     "amx": "amx_tile",
 }
 ARM_FEATURE_FLAGS = {"neon": "asimd", "sve": "sve", "sve2": "sve2", "arm_bf16": "bf16", "arm_i8mm": "i8mm"}
-ISA_FEATURES = tuple(X86_FEATURE_FLAGS) + tuple(ARM_FEATURE_FLAGS)
+assert ISA_FEATURES == tuple(X86_FEATURE_FLAGS) + tuple(ARM_FEATURE_FLAGS), "config.ISA_FEATURES and the flag maps differ"
 ISA_LABELS = {"avx2": "AVX2", "avx512": "AVX-512", "avx512_vnni": "VNNI", "avx_vnni": "AVX-VNNI",
               "avx512_bf16": "BF16", "amx": "AMX", "neon": "NEON", "sve": "SVE", "sve2": "SVE2",
               "arm_bf16": "BF16", "arm_i8mm": "I8MM"}

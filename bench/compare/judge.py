@@ -50,6 +50,7 @@ from bench.compare.stats import (
     yuen_log_test,
 )
 from bench.config import Gate
+from bench.cost import throughput_samples_per_s, usd_per_million
 
 EXIT_NO_REGRESSION, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
 MIN_PROCESSES = 3  # per run, for the test on per-process statistics
@@ -150,9 +151,8 @@ def _cost_and_memory(cid: str, a: dict, b: dict, gate: Gate, tput_ms: tuple[floa
     out = []
     slower, sig, p, name, _ = throughput_test
     if a.get("price_usd_per_hour") and b.get("price_usd_per_hour"):
-        # $/1M = price/h / (samples/s * 3600) * 1e6
-        ca = a["price_usd_per_hour"] / (tput_ms[0] * 3600) * 1e6
-        cb = b["price_usd_per_hour"] / (tput_ms[1] * 3600) * 1e6
+        ca = usd_per_million(a["price_usd_per_hour"], tput_ms[0])
+        cb = usd_per_million(b["price_usd_per_hour"], tput_ms[1])
         dearer = (1 + slower) * b["price_usd_per_hour"] / a["price_usd_per_hour"] - 1
         out.append(MetricChange(cid, "usd_per_million", ca, cb, dearer, p, f"{name} (via throughput)",
                                 verdict(dearer, sig, gate.max_slowdown), worse_by=dearer))
@@ -176,7 +176,7 @@ def compare_offline(cid: str, a: dict, b: dict, gate: Gate, family_size: int = 1
         out.append(MetricChange(cid, metric, float(shown_a), float(shown_b), change, p, name,
                                 verdict(change, sig, gate.max_slowdown), detectable, worse_by=change))
     bs = a["batch_size"]
-    tput_a, tput_b = bs / (sa.mean() / 1000), bs / (sb.mean() / 1000)  # samples/s = batch / (ms / 1000)
+    tput_a, tput_b = throughput_samples_per_s(bs, sa.mean()), throughput_samples_per_s(bs, sb.mean())
     slower, sig, p, name, detectable = tests["throughput_per_s"]
     out.append(MetricChange(cid, "throughput_per_s", tput_a, tput_b, 1 / (1 + slower) - 1, p, name,
                             verdict(slower, sig, gate.max_slowdown), detectable, worse_by=slower))
