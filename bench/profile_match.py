@@ -9,8 +9,10 @@ Imports no torch; callers pass a bench.machine.Machine and bench.config.Profile 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from bench.config import LOCAL_PROFILE, Profile
+from bench.config import LOCAL_PROFILE, ConfigError, Profile
 from bench.gpu import match_profile
 from bench.machine import ISA_LABELS, Machine
 
@@ -104,3 +106,72 @@ def local_profile(machine: Machine, price_usd_per_hour: float | None = None) -> 
         microarchitecture=machine.microarchitecture, isa=list(machine.isa),
         gpu_name_contains=machine.gpus[0].name if machine.gpus else None,
         gpu_count=len(machine.gpus) or None)
+
+
+@dataclass(frozen=True)
+class ProfileChoice:
+    """The profile a run is priced as, and how it relates to the machine measured.
+
+    status: "match" (the machine is what the profile stands for), "mismatch_allowed" (it is not, and
+    the user said --allow-profile-mismatch: every dollar figure is labelled), "local" (this machine at
+    the user's price, or none)."""
+
+    profile: Profile
+    status: str
+    mismatches: tuple[str, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        """What run.json keeps under environment["profile_check"]."""
+        return {"status": self.status, "mismatches": list(self.mismatches), "profile": self.profile.name}
+
+
+def _shipped_names(profiles: list[Profile]) -> str:
+    return ", ".join(p.name for p in profiles) or "none"
+
+
+def _refusal(machine: Machine, profile: Profile, mismatches: list[str], shipped: list[Profile]) -> str:
+    fits = [p for p in matching_profiles(machine, shipped) if p.device == profile.device]
+    return (f"this machine ({machine.describe()}) is not what profile {profile.name} ({profile.instance}) "
+            f"stands for: {'; '.join(mismatches)}. Shipped profiles that match this machine: "
+            f"{_shipped_names(fits)}. Use --profile auto (a matching profile, else 'local'), --profile local "
+            f"--price-usd-per-hour P, or --allow-profile-mismatch to measure here and price as {profile.name} "
+            f"(every dollar figure is then labelled 'measured on ..., priced as {profile.name}')")
+
+
+def _local(machine: Machine, price_usd_per_hour: float | None, why: str) -> ProfileChoice:
+    price = (f"at ${price_usd_per_hour:g}/h (given)" if price_usd_per_hour is not None
+             else "with no price: dollar columns say 'no price' (give --price-usd-per-hour)")
+    return ProfileChoice(local_profile(machine, price_usd_per_hour), "local",
+                         note=f"{why}; measuring as 'local' (this machine) {price}")
+
+
+def choose_profile(requested: str, machine: Machine, shipped: list[Profile], load: Callable[[str], Profile], *,
+                   allow_mismatch: bool = False, price_usd_per_hour: float | None = None) -> ProfileChoice:
+    """Resolve `--profile` (a name or path, `auto` or `local`) against the machine measured.
+
+    Raises ConfigError (exit 2) when the named profile stands for other hardware and mismatches are
+    not allowed, naming both sides and the shipped profiles that match; or when a price is given for
+    a profile that has its own."""
+    where = f"--profile {requested}"
+    if requested == "auto":
+        hit = auto_profile(machine, shipped)
+        if hit is not None:
+            return ProfileChoice(hit, "match", note=f"--profile auto: this machine ({machine.describe()}) -> "
+                                                      f"profile {hit.name} ({hit.instance})")
+        return _local(machine, price_usd_per_hour,
+                      f"--profile auto: no shipped profile matches this machine ({machine.describe()})")
+    if requested == LOCAL_PROFILE:
+        return _local(machine, price_usd_per_hour, f"--profile local: {machine.describe()}")
+    if price_usd_per_hour is not None:
+        raise ConfigError(where, "--price-usd-per-hour prices the 'local' profile (--profile local or auto); "
+                          "a named profile has its own price with its source")
+    profile = load(requested)
+    mismatches = check_profile(machine, profile)
+    if not mismatches:
+        return ProfileChoice(profile, "match")
+    if not allow_mismatch:
+        raise ConfigError(where, _refusal(machine, profile, mismatches, shipped))
+    return ProfileChoice(profile, "mismatch_allowed", tuple(mismatches),
+                         note=f"measured on {machine.describe()}, priced as {profile.name} ({profile.instance}): "
+                              + "; ".join(mismatches))

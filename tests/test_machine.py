@@ -156,3 +156,35 @@ def test_only_local_may_leave_out_the_price(tmp_path):
     path.write_text('name = "local"\ndescription = "x"\ndevice = "cpu"\ninstance = "x"\nisa = ["avx3"]\n')
     with pytest.raises(ConfigError, match="isa: unknown feature"):
         load_profile(str(path))
+
+
+def test_choose_profile_refuses_a_mismatch_naming_both_sides_and_the_matches():
+    from bench.profile_match import choose_profile
+
+    zen5, zen3 = fixture_machine("zen5-epyc-9r45-2vcpu"), fixture_machine("zen3-epyc-2vcpu")
+    with pytest.raises(ConfigError) as refused:
+        choose_profile("aws-c6a-large", zen5, shipped_profiles(), load_profile)
+    text = str(refused.value)
+    assert "AMD EPYC 9R45" in text and "Zen 5" in text and "stands for Zen 3" in text
+    assert "Shipped profiles that match this machine: none" in text and "--allow-profile-mismatch" in text
+    with pytest.raises(ConfigError, match="Shipped profiles that match this machine: aws-c6a-large"):
+        choose_profile("aws-c7i-large", zen3, shipped_profiles(), load_profile)
+    allowed = choose_profile("aws-c6a-large", zen5, shipped_profiles(), load_profile, allow_mismatch=True)
+    assert allowed.status == "mismatch_allowed" and allowed.profile.name == "aws-c6a-large"
+    assert allowed.note.startswith("measured on AMD EPYC 9R45 (Zen 5") and "priced as aws-c6a-large" in allowed.note
+    assert allowed.to_dict()["mismatches"] == list(allowed.mismatches)
+    assert choose_profile("aws-c6a-large", zen3, shipped_profiles(), load_profile).status == "match"
+
+
+def test_choose_profile_auto_and_local():
+    from bench.profile_match import choose_profile
+
+    zen3, zen5 = fixture_machine("zen3-epyc-2vcpu"), fixture_machine("zen5-epyc-9r45-2vcpu")
+    assert choose_profile("auto", zen3, shipped_profiles(), load_profile).profile.name == "aws-c6a-large"
+    free = choose_profile("auto", zen5, shipped_profiles(), load_profile)
+    assert (free.status, free.profile.name, free.profile.price_usd_per_hour) == ("local", "local", None)
+    assert "no shipped profile matches" in free.note and "no price" in free.note
+    priced = choose_profile("local", zen5, shipped_profiles(), load_profile, price_usd_per_hour=0.2)
+    assert priced.profile.price_usd_per_hour == 0.2 and "$0.2/h" in priced.note
+    with pytest.raises(ConfigError, match="prices the 'local' profile"):
+        choose_profile("aws-c6a-large", zen3, shipped_profiles(), load_profile, price_usd_per_hour=0.2)
