@@ -18,8 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ResultsError
+from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 
-SCHEMA_VERSION = 1
+# Schema history (load_run migrates every older version, one step at a time):
+#   1 (until 2026-11): a cell stored one pooled `latency` dict; several processes were joined into it,
+#     with `process_sample_counts` and `process_warmup_counts` to cut them back.
+#   2 (2026-11-30): a cell stores `processes`, one dict per worker process (ProcessResult); the pooled
+#     `latency` is derived from them on load and no longer written.
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")
 
@@ -37,7 +43,9 @@ class CellRecord:
     reason: str | None = None  # why failed or unsupported
     error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy
     error_tail: str | None = None  # last lines of the worker's output
-    latency: dict | None = None  # samples_ms, warmup_ms, stopped_by, summary (ms)
+    # derived, not stored: the pooled view of `processes` (results.pooled_latency): samples_ms, warmup_ms,
+    # stopped_by, summary (ms), process_sample_counts, ... Given alone (schema 1, tests), it is cut into processes.
+    latency: dict | None = None
     throughput_samples_per_s: float | None = None
     memory: dict | None = None  # peak_rss_mib, rss_after_load_mib, ...
     quality: dict | None = None  # accuracy cell: accuracy, macro_f1, CIs, predictions, eval_max_length
@@ -49,8 +57,20 @@ class CellRecord:
     settings: dict | None = None  # stop rule, threads, device, clock
     started_at: str | None = None
     wall_s: float | None = None
+    processes: tuple[ProcessResult, ...] = ()  # one per worker process, in the order they ran
 
     def __post_init__(self):
+        self._validate()
+        processes = tuple(ProcessResult.from_dict(p) if isinstance(p, dict) else p for p in self.processes)
+        if self.latency is not None and (not processes or self.latency != pooled_latency(processes)):
+            try:
+                processes = split_pooled_latency(self.latency)
+            except ValueError as e:
+                raise ValueError(f"cell {self.cell_id}: {e}") from None
+        object.__setattr__(self, "processes", processes)
+        object.__setattr__(self, "latency", pooled_latency(processes))
+
+    def _validate(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"cell {self.cell_id}: status must be one of {STATUSES}, got {self.status!r}")
         if self.scenario not in SCENARIOS:
@@ -59,17 +79,20 @@ class CellRecord:
             raise ValueError(f"cell {self.cell_id}: a {self.status} cell needs a reason")
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """As stored (schema 2): the processes, not the derived pooled latency."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "latency"}
         d["steps"] = list(self.steps)
+        d["processes"] = [p.to_dict() for p in self.processes]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> CellRecord:
-        known = {f.name for f in dataclasses.fields(cls)}
+        """Raises ValueError naming unknown fields."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"latency"}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown fields {sorted(unknown)}")
-        return cls(**{**d, "steps": tuple(d.get("steps", ()))})
+        return cls(**{**d, "steps": tuple(d.get("steps", ())), "processes": tuple(d.get("processes", ()))})
 
 
 def cell_id(variant: str, scenario: str, batch_size: int | None = None, seq_len: int | None = None) -> str:
@@ -165,11 +188,31 @@ def load_run(path: Path | str) -> RunRecord:
     if not isinstance(raw, dict) or "schema_version" not in raw:
         raise ResultsError(f"{path}: no 'schema_version'; this is not a bench run record")
     version = raw["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ResultsError(f"{path}: schema_version {version!r} is newer than this bench understands "
+    if not isinstance(version, int) or version < 1:
+        raise ResultsError(f"{path}: schema_version {version!r} is not a version bench ever wrote")
+    if version > SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema_version {version} is a newer schema than this bench reads "
                            f"({SCHEMA_VERSION}); upgrade bench to read it")
-    # Older schema versions would be migrated here, one step at a time.
     try:
+        for step in range(version, SCHEMA_VERSION):
+            raw = MIGRATIONS[step](raw)
         return RunRecord.from_dict(raw)
-    except (TypeError, ValueError) as e:
-        raise ResultsError(f"{path}: malformed run record: {e}") from None
+    except (TypeError, ValueError, KeyError) as e:
+        raise ResultsError(f"{path}: malformed run record (schema_version {version}): {e}") from None
+
+
+def _migrate_1_to_2(raw: dict) -> dict:
+    """Schema 1 -> 2: each cell's pooled latency cut into its processes by process_sample_counts."""
+    cells = []
+    for cell in raw.get("cells", []):
+        cell = dict(cell)
+        latency = cell.pop("latency", None)
+        try:
+            cell["processes"] = [p.to_dict() for p in split_pooled_latency(latency)]
+        except ValueError as e:
+            raise ValueError(f"cell {cell.get('cell_id')}: {e}") from None
+        cells.append(cell)
+    return {**raw, "cells": cells, "schema_version": 2}
+
+
+MIGRATIONS = {1: _migrate_1_to_2}  # version -> the function that lifts a raw record to the next one

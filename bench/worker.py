@@ -1,6 +1,7 @@
 """The worker: one fresh `spawn` process per build step or measured cell.
 
-It loads what it needs, does one job, and sends one message back over a pipe: ("result", dict),
+It loads what it needs, does one job (a bench.jobspec dataclass), and sends one message back over a
+pipe: ("result", ProcessResult or a build's dict),
 ("unsupported", reason) or ("error", message); while working it may send ("progress", text, done,
 total). Its stdout and stderr go to a log file whose tail the parent keeps when the worker fails.
 """
@@ -40,7 +41,7 @@ def _progress_sender(conn):
     return send
 
 
-def main(conn, job: dict, log_path: str) -> None:
+def main(conn, job, log_path: str) -> None:
     _redirect_output(log_path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -49,7 +50,7 @@ def main(conn, job: dict, log_path: str) -> None:
         from bench.registry import load_all
 
         load_all()
-        result = jobs.JOBS[job["kind"]](job, _progress_sender(conn))
+        result = jobs.run(job, _progress_sender(conn))
         conn.send(("result", result))
     except Unsupported as e:
         conn.send(("unsupported", str(e)))

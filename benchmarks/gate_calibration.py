@@ -47,11 +47,11 @@ def remeasure_gate(run_dir: Path, repeats: int, log_dir: Path) -> dict[str, list
     cells = [c for c in run.cells if c.scenario == "offline" and c.status == "ok"]
     out: dict[str, list[dict]] = {c.cell_id: [] for c in cells}
 
-    def keep(r: int, c, result: dict) -> None:
-        samples = result["latency"]["samples_ms"]
+    def keep(r: int, c, result) -> None:
+        samples = list(result.samples_ms)
         out[c.cell_id].append({"scenario": "offline", "batch_size": c.batch_size, "seq_len": c.seq_len,
                                "status": "ok", "samples_ms": samples,
-                               "reference_ms": result["latency"].get("reference_ms")})
+                               "reference_ms": list(result.reference_ms) if result.reference_ms is not None else None})
         print(f"repeat {r + 1}/{repeats} {c.cell_id}: median {sorted(samples)[len(samples) // 2]:.2f} ms, "
               f"{len(samples)} samples", flush=True)
 
@@ -60,7 +60,7 @@ def remeasure_gate(run_dir: Path, repeats: int, log_dir: Path) -> dict[str, list
 
 
 def simulated_runs(measured: dict[str, list[dict]], per_run: int) -> dict[str, list[dict]]:
-    """Consecutive blocks of `per_run` processes of each cell, joined the way jobs.combine_processes joins
+    """Consecutive blocks of `per_run` processes of each cell, joined the way results.pooled_latency joins
     a cell measured in several processes."""
     out = {}
     for cell, reps in measured.items():

@@ -15,19 +15,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import launcher  # noqa: E402
+from bench.jobfactory import stored_cell_job  # noqa: E402
+from bench.jobspec import OfflineJob, StopRule  # noqa: E402
 from bench.record import RunRecord  # noqa: E402
 
 
-def offline_job(run: RunRecord, run_dir: Path, cell) -> dict:
-    return {"kind": "offline", "runtime": cell.runtime, "artifact_dir": run.builds[cell.variant]["artifact_dir"],
-            "device": cell.settings["device"], "threads": cell.settings["threads"],
-            "test_path": str(run_dir / "data" / "test.jsonl"), "label_names": list(run.data["label_names"]),
-            "seed": 0, "batch_size": cell.batch_size, "seq_len": cell.seq_len, "stop_rule": cell.settings["stop_rule"]}
+def offline_job(run: RunRecord, run_dir: Path, cell) -> OfflineJob:
+    return stored_cell_job(run, run_dir, cell, seed=0, stop_rule=StopRule(**cell.settings["stop_rule"]))
 
 
 def remeasure(run: RunRecord, run_dir: Path, cells: list, repeats: int, log_dir: Path,
-              on_result: Callable[[int, object, dict], None]) -> None:
-    """`repeats` rounds; in each, one fresh process per cell. on_result(round, cell, worker result)."""
+              on_result: Callable[[int, object, object], None]) -> None:
+    """`repeats` rounds; in each, one fresh process per cell. on_result(round, cell, ProcessResult)."""
     for r in range(repeats):
         for c in cells:
             log = log_dir / f"{c.cell_id.replace('/', '_')}-{r}.log"

@@ -102,8 +102,8 @@ def main() -> None:
     cells.sort(key=lambda c: c.variant != reference)
     throughput: dict[str, list[float]] = {c.variant: [] for c in cells}
 
-    def keep(r: int, c, result: dict) -> None:
-        samples = result["latency"]["samples_ms"]
+    def keep(r: int, c, result) -> None:
+        samples = list(result.samples_ms)
         tput = throughput_samples_per_s(c.batch_size, sum(samples) / len(samples))
         throughput[c.variant].append(tput)
         print(f"round {r + 1}/{args.rounds} {c.variant:16} {tput:8.1f} samples/s ({len(samples)} batches)", flush=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.record import load_run
+
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_OFFLINE = ("latency", "throughput_samples_per_s", "memory", "cost", "model", "settings")
 VARIANTS = ("full", "onnx", "int8", "lora", "distilled+int8", "tensorrt-fp16")
@@ -42,17 +44,25 @@ def test_run_succeeds_and_writes_the_run_directory(smoke_run):
     assert "report:" in done.stderr and str(d / "report.html") in done.stderr
 
 
+def _cells_with_latency(run_dir: Path) -> tuple[dict, list[dict]]:
+    """run.json as stored (schema 2: processes per cell), each cell with its derived pooled latency."""
+    run = json.loads((run_dir / "run.json").read_text())
+    latency = {c.cell_id: c.latency for c in load_run(run_dir).cells}
+    assert all("latency" not in c and isinstance(c["processes"], list) for c in run["cells"])
+    return run, [{**c, "latency": latency[c["cell_id"]]} for c in run["cells"]]
+
+
 def test_every_record_has_the_required_fields(smoke_run):
     _, out, _, _ = smoke_run
-    run = json.loads((run_dir_of(out) / "run.json").read_text())
-    assert run["schema_version"] == 1 and run["status"] == "finished"
+    run, cells = _cells_with_latency(run_dir_of(out))
+    assert run["schema_version"] == 2 and run["status"] == "finished"
     env = run["environment"]
     for key in ("git", "packages", "cpu_model", "cpu_flags", "python"):
         assert key in env
     assert run["profile"]["name"] == "aws-c6a-large" and run["data"]["test"]["sha256"]
-    ids = {c["cell_id"] for c in run["cells"]}
+    ids = {c["cell_id"] for c in cells}
     assert ids == {f"{v}/{s}" for v in VARIANTS for s in ("accuracy", "offline/bs4/seq16")} | SERVED
-    for c in run["cells"]:
+    for c in cells:
         if c["variant"] == "tensorrt-fp16":
             assert c["status"] == "unsupported" and "cuda" in c["reason"], c
             continue
@@ -126,9 +136,10 @@ def test_second_run_reuses_cached_artifacts_and_report_rerenders(smoke_run):
     assert len(dirs) == 2  # a new run directory; the first is untouched
     assert not list((dirs[-1] / "logs").glob("build-*.log"))  # nothing rebuilt
     # each offline cell was measured in 2 fresh processes, whose samples are kept apart by their counts
-    offline = [c for c in json.loads((dirs[-1] / "run.json").read_text())["cells"] if c["scenario"] == "offline"]
+    offline = [c for c in _cells_with_latency(dirs[-1])[1] if c["scenario"] == "offline"]
     assert offline
     for c in offline:
+        assert len(c["processes"]) == 2
         counts = c["latency"]["process_sample_counts"]
         assert len(counts) == 2 and sum(counts) == len(c["latency"]["samples_ms"]) == c["latency"]["summary"]["count"]
         assert c["settings"]["processes"] == 2

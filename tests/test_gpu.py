@@ -12,6 +12,7 @@ import pytest
 
 from bench import gpu
 from bench.config import list_files, load_profile
+from bench.jobspec import CallJob
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +147,7 @@ def test_isolation_warns_or_refuses_as_the_suite_says(monkeypatch):
 def test_device_busy_reaches_the_record_as_its_own_kind(tmp_path):
     from bench import launcher
 
-    out = launcher.run_job({"kind": "call", "target": "tests.faults:device_busy"}, tmp_path / "w.log", 60)
+    out = launcher.run_job(CallJob(target="tests.faults:device_busy"), tmp_path / "w.log", 60)
     assert out.status == "failed" and out.error_kind == "device_busy"
     assert "other process(es) on the GPU" in out.reason
 

@@ -2,11 +2,12 @@
 
 import pytest
 
+from bench.jobspec import CallJob
 from bench.launcher import run_job
 
 
 def job(target):
-    return {"kind": "call", "target": f"tests.faults:{target}"}
+    return CallJob(target=f"tests.faults:{target}")
 
 
 def test_ok_result_and_progress(tmp_path):

@@ -8,7 +8,9 @@ import pytest
 
 from bench import compare as cmp
 from bench.config import Gate
-from bench.jobs import combine_processes
+from bench.jobspec import OfflineJob
+from bench.results import ProcessResult
+from bench.scenarios.offline import pool
 from bench.stats import between_process_cv, split_by_process
 
 T = Gate(max_slowdown=0.05, alpha=0.01)
@@ -18,16 +20,30 @@ def _result(samples, refs, rss, energy_j=None):
     energy = ({"status": "ok", "method": "NVML total-energy counter", "energy_j": energy_j,
                "inferences": 8 * (len(samples) + 2), "energy_per_inference_j": 0.0}
               if energy_j is not None else {"status": "not measured", "reason": "cpu"})
-    return {"latency": {"unit": "ms per batch", "samples_ms": samples, "warmup_ms": [99.0, 98.0],
-                        "stopped_by": "rule", "summary": {}, "reference_ms": refs, "reference_workload": "w"},
-            "throughput_samples_per_s": 0.0, "memory": {"peak_rss_mib": rss, "note": "x"},
-            "energy": energy, "runtime_info": {"runtime": "pytorch"}}
+    return ProcessResult(unit="ms per batch", samples_ms=tuple(samples), warmup_ms=(99.0, 98.0), stopped_by="rule",
+                         reference_ms=tuple(refs), reference_workload="w", memory={"peak_rss_mib": rss, "note": "x"},
+                         energy=energy, runtime_info={"runtime": "pytorch"})
+
+
+def combine_processes(results, batch_size, price_usd_per_kwh=None) -> dict:
+    """The offline scenario's cell fields for these processes, with the pooled latency view."""
+    job = OfflineJob(runtime="torch", artifact_dir="a", device="cpu", threads=1, test_path="t", label_names=("x",),
+                     seed=0, batch_size=batch_size, price_usd_per_kwh=price_usd_per_kwh)
+    return CellFields(pool(results, job))
+
+
+class CellFields(dict):
+    @property
+    def latency(self):
+        from bench.results import pooled_latency
+
+        return pooled_latency(self["processes"])
 
 
 def test_combined_processes_keep_every_sample_in_order_with_counts():
     parts = [_result([10.0, 12.0], [1.0, 1.0], 300.0), _result([20.0, 22.0, 24.0], [2.0, 2.0, 2.0], 350.0)]
     c = combine_processes(parts, batch_size=8)
-    lat = c["latency"]
+    lat = c.latency
     assert lat["samples_ms"] == [10.0, 12.0, 20.0, 22.0, 24.0]
     assert lat["reference_ms"] == [1.0, 1.0, 2.0, 2.0, 2.0]
     assert lat["process_sample_counts"] == [2, 3] and lat["process_warmup_counts"] == [2, 2]
@@ -49,7 +65,9 @@ def test_combined_energy_is_summed_over_processes():
 
 def test_a_single_process_is_left_as_measured_and_bad_counts_are_refused():
     one = _result([1.0, 2.0], [], 1.0)
-    assert combine_processes([one], batch_size=1) is one
+    c = combine_processes([one], batch_size=1)
+    assert c["processes"] == (one,) and c["memory"] is one.memory and c["energy"] is one.energy
+    assert c.latency == one.latency_view() and "process_sample_counts" not in c.latency
     with pytest.raises(ValueError, match="do not match"):
         split_by_process([1.0, 2.0, 3.0], [1, 1])
     assert between_process_cv([5.0, 5.0], [2]) == 0.0

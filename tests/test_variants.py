@@ -9,15 +9,20 @@ import numpy as np
 import pytest
 
 from bench import artifacts, jobs
-from bench.config import FineTune, Task
+from bench.config import FineTune, Task, load_profile, load_suite
 from bench.data import load_task_data, write_split
 from bench.errors import Unsupported
 from bench.evaluate import predict_logits
+from bench.jobfactory import JobPaths, build_job
+from bench.jobspec import BuildJob, OfflineJob, StopRule
 from bench.models import load_tokenizer, read_artifact_info
 from bench.registry import DEFAULT_RUNTIME_FOR_FORMAT, RUNTIMES, STEPS, load_all
+from bench.scenarios import offline as offline_scenario
 
 load_all()
 FINETUNE = FineTune(epochs=8, batch_size=16, max_length=32, learning_rate=2e-3, seed=0)  # a random-init model needs it
+SMOKE_SUITE = load_suite("smoke")[0]
+SMOKE_PROFILE = load_profile(SMOKE_SUITE.default_profile)
 
 
 class Zoo:
@@ -50,13 +55,14 @@ class Zoo:
             self.built[key] = (final, artifacts.publish(staging, final, manifest))
         return self.built[key]
 
-    def job(self, step: str, params: dict | None, parent_dir: Path | None, out_dir: Path, device: str) -> dict:
-        """The build job the runner would hand a worker."""
-        return {"kind": "build", "step": step, "params": params or {}, "out_dir": str(out_dir),
-                "parent_dir": str(parent_dir) if parent_dir else None, "base_model_dir": str(self.model_dir),
-                "finetune": FINETUNE.model_dump(), "train_path": str(self.root / "data" / "train.jsonl"),
-                "val_path": str(self.root / "data" / "val.jsonl"), "label_names": list(self.labels),
-                "device": device, "threads": 2, "trust_remote_code": False, "eval_batch_size": 16}
+    def job(self, step: str, params: dict | None, parent_dir: Path | None, out_dir: Path, device: str) -> BuildJob:
+        """The build job the runner would hand a worker (made by the one job factory)."""
+        base = SMOKE_SUITE
+        suite = base.model_copy(update={"finetune": FINETUNE, "steps": {step: params or {}},
+                                        "measure": base.measure.model_copy(update={"eval_batch_size": 16})})
+        profile = SMOKE_PROFILE.model_copy(update={"device": device})
+        return build_job(suite, profile, step, out_dir, parent_dir, self.model_dir,
+                         JobPaths(self.root, tuple(self.labels), threads=2))
 
     def logits(self, chain: tuple[str, ...], params: dict | None = None, parent_params: dict | None = None,
                device: str = "cpu") -> np.ndarray:
@@ -277,13 +283,13 @@ def test_cuda_cell_has_host_event_and_end_to_end_timings_and_gpu_memory(zoo, cha
     if reason:
         pytest.skip(reason)
     path, _ = zoo.build(chain)
-    job = {"kind": "offline", "runtime": runtime, "artifact_dir": str(path), "device": "cuda", "threads": 2,
-           "test_path": str(zoo.root / "data" / "test.jsonl"), "label_names": list(zoo.labels), "seed": 0,
-           "batch_size": 8, "seq_len": 32, "gpu_isolation": "warn", "price_usd_per_kwh": 0.2,
-           "stop_rule": {"warmup_iterations": 5, "min_warmup_s": 0.5, "max_warmup_s": 5, "min_iterations": 30,
-                         "min_duration_s": 0.5, "max_duration_s": 10}}
-    r = jobs.offline(job, lambda *a: None)
-    lat = r["latency"]
+    job = OfflineJob(runtime=runtime, artifact_dir=str(path), device="cuda", threads=2,
+                     test_path=str(zoo.root / "data" / "test.jsonl"), label_names=tuple(zoo.labels), seed=0,
+                     batch_size=8, seq_len=32, gpu_isolation="warn", price_usd_per_kwh=0.2,
+                     stop_rule=StopRule(warmup_iterations=5, min_warmup_s=0.5, max_warmup_s=5, min_iterations=30,
+                                        min_duration_s=0.5, max_duration_s=10))
+    r = offline_scenario.run(job, lambda *a: None)
+    lat = r.latency_view()
     host = np.asarray(lat["samples_ms"])
     assert "synchronize" in lat["clock"] and lat["end_to_end"]["includes"].startswith("host clock around: copy")
     e2e = np.asarray(lat["end_to_end"]["samples_ms"])
@@ -292,8 +298,8 @@ def test_cuda_cell_has_host_event_and_end_to_end_timings_and_gpu_memory(zoo, cha
         device = np.asarray(lat["device_ms"])
         assert len(device) == len(host) and lat["device_clock"].startswith("CUDA events")
         assert np.median(device) <= np.median(host) * 1.05  # events see the device work, not the launch overhead
-        assert r["memory"]["gpu_max_allocated_mib"] > 0
-        assert r["memory"]["gpu_max_reserved_mib"] >= r["memory"]["gpu_max_allocated_mib"]
-    assert r["isolation"]["policy"] == "warn" and "before" in r["isolation"] and "after" in r["isolation"]
-    energy = r["energy"]
+        assert r.memory["gpu_max_allocated_mib"] > 0
+        assert r.memory["gpu_max_reserved_mib"] >= r.memory["gpu_max_allocated_mib"]
+    assert r.isolation["policy"] == "warn" and "before" in r.isolation and "after" in r.isolation
+    energy = r.energy
     assert energy["status"] == "ok" and energy["energy_per_inference_j"] > 0 or energy.get("reason")

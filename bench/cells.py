@@ -1,0 +1,72 @@
+"""Cell records assembled from what the scheduler brings back: the fields every cell has, then the
+scenario's own (its `pool` of the processes), the cost, or the failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.cost import usd_per_million
+from bench.executors.base import Outcome
+from bench.jobspec import job_settings
+from bench.record import CellRecord, cell_id
+from bench.runsetup import utc_now
+from bench.scenarios import SCENARIOS, PlannedCell
+from bench.scheduler import PendingCell
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What a cell record says about where it was measured: the profile (device, price) and threads."""
+
+    device: str
+    threads: int
+    profile: str
+    price_usd_per_hour: float
+
+
+def _common(cell: PendingCell, machine: Machine, wall_s: float) -> dict:
+    manifest, job = cell.manifest, cell.job
+    settings = {"device": machine.device, "threads": machine.threads, "clock": "time.perf_counter_ns",
+                **job_settings(job)}
+    if SCENARIOS[cell.scenario].processes_recorded:
+        settings["processes"] = cell.processes
+    return {"cell_id": cell.cell_id, "variant": cell.variant, "steps": tuple(cell.steps), "runtime": job.runtime,
+            "scenario": cell.scenario, "batch_size": cell.batch_size, "seq_len": getattr(job, "seq_len", None),
+            "started_at": cell.started_at, "wall_s": wall_s,
+            "model": {"parameters": manifest.get("parameters"),
+                      "size_on_disk_mib": round(manifest.get("size_on_disk_bytes", 0) / 2**20, 2)},
+            "settings": settings}
+
+
+def cell_record(cell: PendingCell, outcome: Outcome, machine: Machine) -> CellRecord:
+    """The record of a finished cell: ok (outcome.result is its list of ProcessResults) or not."""
+    common = _common(cell, machine, outcome.wall_s)
+    if outcome.status != "ok":
+        return CellRecord(**common, status=outcome.status, reason=outcome.reason, error_kind=outcome.error_kind,
+                          error_tail=outcome.error_tail)
+    results = list(outcome.result)
+    common["settings"]["runtime_info"] = results[0].runtime_info
+    fields = SCENARIOS[cell.scenario].pool(results, cell.job)
+    cost = None
+    if fields.get("throughput_samples_per_s"):
+        cost = {"usd_per_million": usd_per_million(machine.price_usd_per_hour, fields["throughput_samples_per_s"]),
+                "price_usd_per_hour": machine.price_usd_per_hour, "profile": machine.profile}
+    return CellRecord(**common, status="ok", cost=cost, **fields)
+
+
+def not_built_records(variant: str, steps: tuple[str, ...], runtime: str, outcome: Outcome,
+                      todo: list[PlannedCell]) -> list[CellRecord]:
+    """Every cell of a variant whose build failed or is unsupported, with the build's reason."""
+    status = "unsupported" if outcome.status == "unsupported" else "failed"
+    return [CellRecord(cell_id=cell_id(variant, *c), variant=variant, steps=steps, runtime=runtime,
+                       scenario=c.scenario, batch_size=c.batch_size, seq_len=c.seq_len, status=status,
+                       reason=f"build: {outcome.reason}", error_kind="build_failed" if status == "failed" else None,
+                       error_tail=outcome.error_tail, started_at=utc_now(), wall_s=0.0) for c in todo]
+
+
+def echo_line(cell: CellRecord) -> str:
+    """The terminal line(s) of a finished cell (rich markup)."""
+    if cell.status != "ok":
+        colour = "yellow" if cell.status == "unsupported" else "red"
+        return f"[{colour}]{cell.status:11}[/] {cell.cell_id}: {cell.reason}"
+    return SCENARIOS[cell.scenario].echo(cell)

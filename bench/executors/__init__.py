@@ -1,0 +1,1 @@
+"""The executor axis: what runs a job. `local` spawns a fresh process on this machine."""

@@ -1,0 +1,166 @@
+"""A run's directory and its start or resume: the suite, profile, data and base model a run measures
+(`RunSetup`), and the refusal to resume on a machine that differs from the run's."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from bench import artifacts
+from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile
+from bench.data import TaskData, load_task_data, write_split
+from bench.env import collect_environment
+from bench.errors import BenchError, ConfigError
+from bench.record import RunRecord
+
+RESUME_CHECKED = ("cpu_model", "cpu_count", "gpu_name")
+RESUME_PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "peft", "tensorrt")
+SPLITS = ("train", "val", "test")
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def new_run_dir(out_root: Path, suite_name: str, git_short: str | None) -> Path:
+    """results/<suite>/<UTC timestamp>-<git short sha>/, created exclusively: never an existing one."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = out_root / suite_name / f"{stamp}-{git_short or 'nogit'}"
+    for n in range(100):
+        candidate = base if n == 0 else base.with_name(f"{base.name}.{n}")
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise BenchError(f"cannot create a new run directory under {base.parent}")
+
+
+def resolve_threads(requested: int) -> int:
+    return requested or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """What a started or resumed run measures, and where."""
+
+    suite: Suite
+    profile: Profile
+    run_dir: Path
+    data: TaskData
+    base_model_dir: Path
+    base_model_hash: str
+    record: RunRecord
+    variants: tuple[Variant, ...]
+
+
+def select_variants(suite: Suite, only: list[str] | None, where: str) -> list[Variant]:
+    if not only:
+        return list(suite.variants)
+    known = {v.name for v in suite.variants}
+    unknown = [o for o in only if o not in known]
+    if unknown:
+        raise ConfigError(where, f"--only names variants not in the suite: {', '.join(unknown)}; "
+                          f"the suite has: {', '.join(sorted(known))}")
+    return [v for v in suite.variants if v.name in only]
+
+
+def resolve_profile(name: str | None, suite: Suite, env: dict, console: Console) -> Profile:
+    """A named profile; or `auto`: the CUDA profile matching this machine's GPU, else the suite's."""
+    if name != "auto":
+        return load_profile(name or suite.default_profile)
+    from bench.config import list_files
+    from bench.gpu import match_profile
+
+    gpu = env.get("gpu_name")
+    if not gpu:
+        console.print(f"--profile auto: no NVIDIA GPU here; using the suite's profile {suite.default_profile}")
+        return load_profile(suite.default_profile)
+    found = match_profile(gpu, [load_profile(str(p)) for p in list_files("profiles")])
+    if found is None:
+        raise ConfigError("--profile auto", f"no profile in profiles/ matches the GPU '{gpu}' (by gpu_name_contains); "
+                          "add one with its price, or name a profile with --profile")
+    console.print(f"--profile auto: GPU '{gpu}' -> profile {found.name}")
+    return found
+
+
+def start_run(suite_ref: str, profile_name: str | None, out_root: Path, overrides, only,
+              console: Console) -> RunSetup:
+    """A new run directory with the data split and the base model hashed; nothing measured yet."""
+    from bench.models import resolve_base_model
+    from bench.registry import load_suite
+
+    suite, suite_path = load_suite(suite_ref, overrides)
+    env = collect_environment(REPO_ROOT)
+    profile = resolve_profile(profile_name, suite, env, console)
+    variants = select_variants(suite, only, str(suite_path))
+    if profile.device == "cuda" and not env.get("gpu_name"):
+        raise ConfigError(f"profiles/{profile.name}.toml", "this profile is for a CUDA GPU, and no NVIDIA GPU "
+                          "was found here (nvidia-smi); pick a CPU profile with --profile")
+    with console.status("loading and splitting the dataset"):
+        data = load_task_data(suite.task, suite_path.parent)
+    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
+    with console.status("hashing the base model"):
+        base_hash = artifacts.model_dir_hash(base_model_dir)
+    run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])
+    for name, split in zip(SPLITS, (data.train, data.val, data.test), strict=True):
+        write_split(split, run_dir / "data" / f"{name}.jsonl")
+    (run_dir / "logs").mkdir()
+    record = RunRecord(run_id=run_dir.name, suite_name=suite.name, suite=suite.model_dump(),
+                       suite_path=str(suite_path), profile=profile.model_dump(), environment=env,
+                       data={**data.summary(), "base_model": {"path": str(base_model_dir), "sha256": base_hash}},
+                       variants=tuple(v.name for v in variants), started_at=utc_now())
+    return RunSetup(suite, profile, run_dir, data, base_model_dir, base_hash, record, tuple(variants))
+
+
+def resume_refusal(before: dict, now: dict) -> str | None:
+    """Why a run measured in environment `before` cannot be resumed in `now` (machine or package
+    versions differ: its cells would not be comparable), or None."""
+    differ = [k for k in RESUME_CHECKED if now.get(k) != before.get(k)]
+    packages_before, packages_now = before.get("packages") or {}, now.get("packages") or {}
+    differ += [f"{p} {packages_before.get(p)} -> {packages_now.get(p)}" for p in RESUME_PACKAGES
+               if packages_now.get(p) != packages_before.get(p)]
+    if not differ:
+        return None
+    return f"cannot resume here, the environment differs from the run's ({'; '.join(differ)}); start a new run instead"
+
+
+def _reread_data(run_dir: Path, record: RunRecord) -> TaskData:
+    """The run's splits, checked against the sha256 recorded when it started."""
+    from bench.data import read_split
+
+    splits = {}
+    for name in SPLITS:
+        split = read_split(run_dir / "data" / f"{name}.jsonl")
+        if split.sha256() != record.data[name]["sha256"]:
+            raise BenchError(f"{run_dir / 'data' / (name + '.jsonl')}: does not match the sha256 in run.json")
+        splits[name] = split
+    return TaskData(tuple(record.data["label_names"]), splits["train"], splits["val"], splits["test"],
+                    record.data.get("cleaning", {}))
+
+
+def resume_run(run_dir: Path, only, console: Console) -> RunSetup:
+    """Reopen a run: same suite, profile, data and model as recorded, on the same kind of machine."""
+    from bench.record import load_run
+    from bench.registry import check_variants
+
+    record = load_run(run_dir)
+    suite = Suite.model_validate(record.suite)
+    check_variants(suite, record.suite_path)
+    refusal = resume_refusal(record.environment, collect_environment(REPO_ROOT))
+    if refusal:
+        raise BenchError(f"{run_dir}: {refusal}")
+    data = _reread_data(run_dir, record)
+    base_model_dir = Path(record.data["base_model"]["path"])
+    base_hash = artifacts.model_dir_hash(base_model_dir) if base_model_dir.is_dir() else None
+    if base_hash != record.data["base_model"]["sha256"]:
+        raise BenchError(f"{base_model_dir}: the base model is missing or changed since the run started")
+    (run_dir / "logs").mkdir(exist_ok=True)
+    variants = select_variants(suite, only or list(record.variants) or None, record.suite_path)
+    return RunSetup(suite, Profile.model_validate(record.profile), run_dir, data, base_model_dir, base_hash,
+                    dataclasses.replace(record, status="running"), tuple(variants))

@@ -1,0 +1,66 @@
+"""Schema 2: a run written by main 283c4ae (schema 1) still loads, re-renders and keeps its pooled
+latency; a newer schema is refused by name; to_json/from_json round-trips equal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.errors import ResultsError
+from bench.record import SCHEMA_VERSION, RunRecord, load_run, save_run
+
+V1 = Path(__file__).parent / "fixtures" / "schema_v1"
+
+
+def _v1_raw() -> dict:
+    return json.loads((V1 / "run.json").read_text())
+
+
+def test_version_1_run_loads_with_its_processes_and_pooled_latency():
+    raw = _v1_raw()
+    assert raw["schema_version"] == 1
+    run = load_run(V1)
+    for stored in raw["cells"]:
+        cell = run.cell(stored["cell_id"])
+        assert cell.latency == stored.get("latency")  # the derived view is the v1 pooled data, exactly
+        counts = (stored.get("latency") or {}).get("process_sample_counts")
+        if counts:
+            assert [len(p.samples_ms) for p in cell.processes] == counts
+
+
+def test_version_1_run_re_renders_the_same_report(tmp_path):
+    from bench.report.render import write_report
+
+    shutil.copy(V1 / "run.json", tmp_path / "run.json")
+    paths = write_report(tmp_path)
+    assert Path(paths["md"]).read_text() == (V1 / "report.md").read_text()
+
+
+def test_version_1_run_saved_again_is_version_2_and_round_trips(tmp_path):
+    run = load_run(V1)
+    save_run(tmp_path, run)
+    stored = json.loads((tmp_path / "run.json").read_text())
+    assert stored["schema_version"] == SCHEMA_VERSION == 2
+    assert all("latency" not in c for c in stored["cells"])
+    assert load_run(tmp_path) == run
+    assert RunRecord.from_dict(json.loads(run.to_json())) == run
+
+
+def test_a_newer_schema_is_refused_as_such(tmp_path):
+    raw = _v1_raw()
+    raw.update(schema_version=SCHEMA_VERSION + 1, some_new_field=1)
+    (tmp_path / "run.json").write_text(json.dumps(raw))
+    with pytest.raises(ResultsError, match="newer schema"):
+        load_run(tmp_path)
+
+
+def test_version_1_counts_that_do_not_add_up_are_refused(tmp_path):
+    raw = _v1_raw()
+    cell = next(c for c in raw["cells"] if (c.get("latency") or {}).get("process_sample_counts"))
+    cell["latency"]["process_sample_counts"][0] += 1
+    (tmp_path / "run.json").write_text(json.dumps(raw))
+    with pytest.raises(ResultsError, match="do not match"):
+        load_run(tmp_path)
