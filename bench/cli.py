@@ -166,7 +166,7 @@ def _print_comparison(console, result) -> None:
     the problems, environment differences and notes."""
     from rich.table import Table
 
-    from bench.report.compare_md import changes_first, row_cells
+    from bench.report.compare_md import changes_first, pricing_lines, row_cells
 
     table = Table(title=f"bench compare: {result.base['run_id']} -> {result.new['run_id']} (changes first)")
     for h in ("cell", "metric", "baseline", "new", "change", "p", "detects (95%)", "verdict"):
@@ -176,6 +176,8 @@ def _print_comparison(console, result) -> None:
         cells = row_cells(c)
         table.add_row(*cells[:7], cells[8], style=colour[c.verdict])  # no test column: too wide for a terminal
     console.print(table)
+    for line in pricing_lines(result):
+        console.print(f"[bold red]priced as another machine:[/] {line}", soft_wrap=True)
     for p in result.problems:
         console.print(f"[red]problem:[/] {p}")
     for d in result.differences:
