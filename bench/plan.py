@@ -53,7 +53,8 @@ class PlanRow:
         return self.price_usd_per_hour is not None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """plan.json's row: the fields, and `price` as shown ("$0.0765/h" or "no price")."""
+        return {**asdict(self), "price": f"${self.price_usd_per_hour:g}/h" if self.priced else NO_PRICE}
 
 
 def refuse_mixed_hardware(runs: list[RunRecord], sources: list[str] | None = None) -> None:

@@ -90,14 +90,20 @@ def mismatch_warning(run) -> str | None:
 
 
 def measured_and_priced(run) -> str:
-    """"Measured on <machine>, priced as <profile> (<instance>), $X/h[, whether they agree]": the opening
-    of a recommendation."""
-    status = profile_check(run)["status"]
+    """"Measured on <machine>, priced as <profile> (<instance>), $X/h[, whether they agree]", or "...,
+    not priced (<profile> (<instance>) has no price)": the opening of a recommendation."""
+    if not has_price(run.profile):
+        return f"Measured on {machine_description(run)}, not priced ({profile_name(run.profile)} has no price)"
     agreement = {"match": ", the hardware that profile stands for",
                  "mismatch_allowed": ", which stands for OTHER hardware (profile mismatch allowed)",
-                 "local": ", this machine itself"}.get(status, "")
+                 "local": ", this machine itself"}.get(profile_check(run)["status"], "")
     return (f"Measured on {machine_description(run)}, priced as {profile_name(run.profile)}, "
             f"{price_text(run.profile)}{agreement}")
+
+
+def replica_name(profile: dict) -> str:
+    """"one c6a.large replica", or for the local profile "one replica of this machine"."""
+    return "one replica of this machine" if profile.get("name") == "local" else f"one {profile['instance']} replica"
 
 
 def hardware_identity(run) -> dict:

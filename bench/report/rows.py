@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from bench.record import RunRecord
-from bench.report.labels import has_price, measured_and_priced
+from bench.report.labels import has_price, measured_and_priced, replica_name
 from bench.report.pareto import pareto_front
 from bench.stats import summarize_ms
 
@@ -141,7 +141,7 @@ def recommendation_text(rec: dict, run: RunRecord) -> str:
         best = (f"the cheapest variant that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) at batch "
                 f"size {c['batch_size']}: ${c['usd_per_million']:.3f} per 1M inferences, ")
     else:  # one (unknown) price for every cell: the highest throughput is the cheapest
-        best = (f"no price, so cells are ranked by throughput (at one price for all, the highest samples/s is the "
+        best = (f"cells are ranked by throughput instead (at one price for all, the highest samples/s is the "
                 f"cheapest): the fastest variant that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) "
                 f"at batch size {c['batch_size']}: ")
     return (f"{opening}: {best}p99 {c['p99_ms']:.1f} ms per batch, {c['throughput_per_s']:.0f} samples/s, accuracy "
@@ -198,7 +198,7 @@ def recommend_under_load(run: RunRecord, rows: list[dict]) -> str | None:
     c = min(good, key=lambda r: r["usd_per_million"]) if priced else max(good, key=lambda r: r["max_qps"])
     money = (f"${c['usd_per_million']:.3f} per 1M requests at that load" if priced
              else "no price, so ranked by requests/s (at one price for all, the most requests/s is the cheapest)")
-    return (f"{opening}, the cheapest is **{c['variant']}**: one {run.profile['instance']} replica serves "
+    return (f"{opening}, the cheapest is **{c['variant']}**: {replica_name(run.profile)} serves "
             f"{c['max_qps']:.1f} requests/s within p99 {slo['p99_ms']:g} ms (measured p99 {c['p99_ms']:.1f} ms, "
             f"99%-confidence bound {c['p99_upper_ms']:.1f} ms; max batch {c['max_batch_size']}, queue delay "
             f"{c['max_queue_delay_ms']:g} ms): {money}, accuracy {c['accuracy']:.4f}.")
