@@ -190,17 +190,22 @@ def markdown(view: dict) -> str:
     if view["failed"]:
         lines += ["", "## Not measured", ""] + [f"- **{g['variant']}** ({', '.join(g['cells'])}): **{g['status']}**: "
                                                  f"{g['reason']}" for g in view["failed"]]
-    env = run.environment
-    lines += ["", "## Environment", "",
-              f"- CPU: {env.get('cpu_model')} ({env.get('cpu_count')} usable cores); flags: "
-              + ", ".join(k for k, v in (env.get("cpu_flags") or {}).items() if v),
-              f"- GPU: {env.get('gpu_name') or 'none'}",
-              f"- git: {env.get('git', {}).get('commit')} (dirty: {env.get('git', {}).get('dirty')})",
-              "- packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()),
-              f"- data: test {run.data.get('test', {}).get('rows')} rows (sha256 {run.data.get('test', {}).get('sha256', '')[:12]}), "
-              f"train {run.data.get('train', {}).get('rows')} rows"]
+    lines += _md_environment(run)
     return "\n".join(lines) + "\n"
 
+
+def _md_environment(run: RunRecord) -> list[str]:
+    """The closing section of report.md: machine, CPU and its flags, GPU, git, packages, data."""
+    env = run.environment
+    return ["", "## Environment", "",
+            f"- machine: {machine_description(run)}",
+            f"- CPU: {env.get('cpu_model')} ({env.get('cpu_count')} usable cores); flags: "
+            + ", ".join(k for k, v in (env.get("cpu_flags") or {}).items() if v),
+            f"- GPU: {env.get('gpu_name') or 'none'}",
+            f"- git: {env.get('git', {}).get('commit')} (dirty: {env.get('git', {}).get('dirty')})",
+            "- packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()),
+            f"- data: test {run.data.get('test', {}).get('rows')} rows (sha256 {run.data.get('test', {}).get('sha256', '')[:12]}), "
+            f"train {run.data.get('train', {}).get('rows')} rows"]
 
 def _md_table(rows: list[dict], columns) -> list[str]:
     out = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
