@@ -72,10 +72,9 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
     """Replicas, monthly cost and cost per 1M requests for a traffic and a p99, per variant and profile."""
     import json
 
-    from rich.table import Table
-
-    from bench.plan import make_plan, plan_markdown, verify_row
+    from bench.plan import make_plan, plan_markdown
     from bench.record import load_run, write_atomic
+    from bench.report.plan_terminal import print_plan
 
     if not 0 <= headroom <= 0.9:
         raise BenchError(f"--headroom {headroom:g}: expected a fraction between 0 and 0.9, e.g. 0.2")
@@ -83,45 +82,39 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
         raise BenchError("--qps, --p99-ms and --hours-per-month must be > 0")
     console = _console()
     runs = [load_run(d) for d in run_dirs]
-    rows = make_plan(runs, qps, p99_ms, headroom=headroom, hours_per_month=hours_per_month)
     if not any(c.scenario == "server" for r in runs for c in r.cells):
         raise BenchError("none of these runs has server-scenario results; add a [server] table to the suite "
                          "(see suites/default.toml) and run it again")
-    table = Table(title=f"capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms (headroom {headroom:.0%}, cheapest first)")
-    for h in ("profile", "variant", "accuracy", "QPS/replica", "replicas", "util.", "USD/month", "USD/1M", "note"):
-        table.add_column(h, justify="left" if h in ("profile", "variant", "note") else "right")
-    for r in rows:
-        if r.feasible:
-            table.add_row(r.profile, r.variant, f"{r.accuracy:.4f}", f"{r.capacity_qps:.1f}", str(r.replicas),
-                          f"{r.utilization:.0%}", f"{r.monthly_usd:,.2f}", f"{r.usd_per_million:.4f}", "")
-        else:
-            table.add_row(r.profile, r.variant, "-" if r.accuracy is None else f"{r.accuracy:.4f}", "-", "-", "-", "-", "-",
-                          r.why_not, style="dim")
-    console.print(table)
+    rows = make_plan(runs, qps, p99_ms, headroom=headroom, hours_per_month=hours_per_month,
+                     sources=[str(d) for d in run_dirs])
+    print_plan(rows, qps, p99_ms, headroom, console)
     out.mkdir(parents=True, exist_ok=True)
     document = {"qps": qps, "p99_ms": p99_ms, "headroom": headroom, "hours_per_month": hours_per_month,
-                "runs": [str(d) for d in run_dirs], "rows": [r.to_dict() for r in rows]}
+                "runs": [str(d) for d in run_dirs], "pricing_labels": sorted({r.pricing_label for r in rows if r.pricing_label}),
+                "rows": [r.to_dict() for r in rows]}
     if verify:
-        top = next((r for r in rows if r.feasible), None)
-        if top is None:
-            raise BenchError("--verify: no feasible plan to verify")
-        i = next(i for i, r in enumerate(runs) if r.run_id == top.run_id)
-        per_replica = qps / top.replicas
-        console.print(f"verifying: {top.variant} at {per_replica:.1f} requests/s (one replica's share) ...")
-        document["verification"] = verify_row(runs[i], run_dirs[i], top, per_replica, p99_ms, out / "logs")
-        v = document["verification"]
-        if "probe" in v:
-            p = v["probe"]
-            console.print(f"verification: [bold]{v['status']}[/]: {p['completed']} requests at {per_replica:.1f}/s, p99 "
-                          f"{p['p99_ms']:.1f} ms, 99%-confidence bound {p['p99_upper_ms'] or float('nan'):.1f} ms "
-                          f"(target {p99_ms:g} ms)")
-        else:
-            console.print(f"verification: {v['status']}: {v['reason']}")
+        document["verification"] = _verify_cheapest(runs, run_dirs, rows, qps, p99_ms, out, console)
     write_atomic(out / "plan.json", json.dumps(document, indent=1))
     write_atomic(out / "plan.md", plan_markdown(rows, qps, p99_ms, headroom, hours_per_month))
     console.print(f"plan: {out / 'plan.md'}, {out / 'plan.json'}")
     if verify and document["verification"]["status"] != "met":
         raise typer.Exit(1)
+
+
+def _verify_cheapest(runs, run_dirs, rows, qps: float, p99_ms: float, out: Path, console) -> dict:
+    """--verify: serve the top feasible row's variant at one replica's share of `qps` here, and print it."""
+    from bench.plan import verify_row
+    from bench.report.plan_terminal import print_verification
+
+    top = next((r for r in rows if r.feasible), None)
+    if top is None:
+        raise BenchError("--verify: no feasible plan to verify")
+    i = next(i for i, r in enumerate(runs) if r.run_id == top.run_id)
+    per_replica = qps / top.replicas
+    console.print(f"verifying: {top.variant} at {per_replica:.1f} requests/s (one replica's share) ...")
+    verification = verify_row(runs[i], run_dirs[i], top, per_replica, p99_ms, out / "logs")
+    print_verification(verification, per_replica, p99_ms, console)
+    return verification
 
 
 def _fraction(text: str, name: str) -> float:
@@ -173,7 +166,7 @@ def _print_comparison(console, result) -> None:
     the problems, environment differences and notes."""
     from rich.table import Table
 
-    from bench.report.compare_md import changes_first, row_cells
+    from bench.report.compare_md import changes_first, pricing_lines, row_cells
 
     table = Table(title=f"bench compare: {result.base['run_id']} -> {result.new['run_id']} (changes first)")
     for h in ("cell", "metric", "baseline", "new", "change", "p", "detects (95%)", "verdict"):
@@ -183,6 +176,8 @@ def _print_comparison(console, result) -> None:
         cells = row_cells(c)
         table.add_row(*cells[:7], cells[8], style=colour[c.verdict])  # no test column: too wide for a terminal
     console.print(table)
+    for line in pricing_lines(result):
+        console.print(f"[bold red]priced as another machine:[/] {line}", soft_wrap=True)
     for p in result.problems:
         console.print(f"[red]problem:[/] {p}")
     for d in result.differences:

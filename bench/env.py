@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +17,14 @@ CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_b
 # The one list of what makes two measurements incomparable: `bench compare` refuses, and `--resume`
 # refuses to continue, when one of these differs (pyperf's _CHECKED_METADATA).
 CHECKED_KEYS = ("cpu_model", "cpu_count", "gpu_name")
+# Where both environments record a machine identity (environment["machine"]), these of its keys are
+# compared instead of cpu_model, and a difference is said with the microarchitecture.
+CHECKED_MACHINE_KEYS = ("microarchitecture", "cpu_model_name", "isa")
+# ISA features as people name them, from the flag names /proc/cpuinfo and machine identities use;
+# the ones that decide which int8/bf16 kernels run.
+ISA_NAMES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512": "AVX-512", "avx512_vnni": "VNNI", "avx_vnni": "VNNI",
+             "vnni": "VNNI", "avx512_bf16": "BF16", "bf16": "BF16", "amx_tile": "AMX", "amx_bf16": "AMX",
+             "amx_int8": "AMX", "amx": "AMX", "sve2": "SVE2", "sve": "SVE", "asimd": "NEON", "neon": "NEON"}
 CHECKED_PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "tensorrt", "peft")
 
 
@@ -136,11 +145,44 @@ def _shown(value) -> str:
     return "none" if value is None else str(value)
 
 
+def isa_summary(isa) -> list[str]:
+    """["avx2", "avx512f", "avx512_vnni"] -> ["AVX-512", "VNNI"]: the known features, named once (AVX2
+    goes without saying where AVX-512 is there)."""
+    names = list(dict.fromkeys(ISA_NAMES.get(str(f).lower().replace("-", "_")) for f in isa or []))
+    return [n for n in names if n and not (n == "AVX2" and "AVX-512" in names)]
+
+
+def machine_summary(machine: dict) -> str:
+    """"Zen 5 (AMD EPYC 9R45, AVX-512, VNNI, BF16)": microarchitecture, CPU model, ISA features."""
+    model = re.sub(r"\((R|TM|tm)\)|(\s+\d+-Core)?\s+Processor\b", "", str(machine.get("cpu_model_name") or "unknown CPU"))
+    inside = ", ".join([" ".join(model.split())] + isa_summary(machine.get("isa")))
+    return f"{machine.get('microarchitecture') or 'unknown microarchitecture'} ({inside})"
+
+
+def _machine_identity(machine: dict) -> tuple:
+    return tuple(sorted(v) if isinstance(v, list) else v for v in (machine.get(k) for k in CHECKED_MACHINE_KEYS))
+
+
+def _machine_difference(a: dict, b: dict) -> list[str]:
+    """One "machine: A -> B" line where the identities differ (raw ISA lists where the summary cannot tell)."""
+    if _machine_identity(a) == _machine_identity(b):
+        return []
+    before, after = machine_summary(a), machine_summary(b)
+    if before == after:
+        before, after = f"{before} isa {sorted(a.get('isa') or [])}", f"{after} isa {sorted(b.get('isa') or [])}"
+    return [f"machine: {before} -> {after}"]
+
+
 def environment_differences(a: dict, b: dict) -> list[str]:
     """Human-readable "key: A -> B" lines, one per CHECKED_KEYS entry and CHECKED_PACKAGES version that
     differs between environment records `a` (before: the baseline, or the interrupted run) and `b`
-    (after), as written by collect_environment; a missing key or package reads "none". Empty: comparable."""
-    out = [f"{k}: {_shown(a.get(k))} -> {_shown(b.get(k))}" for k in CHECKED_KEYS if a.get(k) != b.get(k)]
+    (after), as written by collect_environment; a missing key or package reads "none". Where both
+    record a machine identity, cpu_model gives way to one "machine:" line naming the microarchitecture
+    (machine_summary). Empty: comparable."""
+    both = bool(a.get("machine")) and bool(b.get("machine"))
+    keys = [k for k in CHECKED_KEYS if not (both and k == "cpu_model")]
+    out = _machine_difference(a["machine"], b["machine"]) if both else []
+    out += [f"{k}: {_shown(a.get(k))} -> {_shown(b.get(k))}" for k in keys if a.get(k) != b.get(k)]
     pa, pb = a.get("packages") or {}, b.get("packages") or {}
     out += [f"{p}: {_shown(pa.get(p))} -> {_shown(pb.get(p))}" for p in CHECKED_PACKAGES if pa.get(p) != pb.get(p)]
     return out

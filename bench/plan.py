@@ -3,7 +3,9 @@ second at a p99 of L ms, per (variant x profile) measured. A pure function of ru
 
 A replica's capacity at L is the highest offered QPS that a server-scenario probe of that cell passed
 with its p99 upper bound within L; probes are only ever measured loads, so a plan never extrapolates
-beyond them. Profiles that no run measured get no plan (no estimates across hardware).
+beyond them. Profiles that no run measured get no plan (no estimates across hardware), and two runs
+that claim one profile but were measured on different hardware are refused. A profile without a price
+still gets its replicas; its dollars read "no price" and such rows sort by replicas.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ import math
 from dataclasses import asdict, dataclass
 
 from bench.cost import usd_per_million
+from bench.errors import BenchError
 from bench.record import RunRecord
+from bench.report.labels import (
+    NO_PRICE,
+    hardware_identity,
+    machine_description,
+    money,
+    pricing_label,
+    same_hardware,
+)
 from bench.report.rows import accuracy_floor, quality_by_variant
 
 
@@ -20,7 +31,7 @@ from bench.report.rows import accuracy_floor, quality_by_variant
 class PlanRow:
     profile: str
     instance: str
-    price_usd_per_hour: float
+    price_usd_per_hour: float | None  # None: the profile has no price (local)
     variant: str
     run_id: str
     accuracy: float | None
@@ -35,9 +46,35 @@ class PlanRow:
     utilization: float | None  # of the replicas' measured capacity at the plan's traffic
     feasible: bool
     why_not: str | None = None
+    measured_on: str | None = None  # the machine the run measured (labels.machine_description)
+    pricing_label: str | None = None  # "measured on X, priced as Y" where the profile is other hardware
+
+    @property
+    def priced(self) -> bool:
+        return self.price_usd_per_hour is not None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """plan.json's row: the fields, and `price` as shown ("$0.0765/h" or "no price")."""
+        return {**asdict(self), "price": f"${self.price_usd_per_hour:g}/h" if self.priced else NO_PRICE}
+
+
+def refuse_mixed_hardware(runs: list[RunRecord], sources: list[str] | None = None) -> None:
+    """Raise BenchError (exit 2) when two runs claim one profile but were measured on different
+    hardware (microarchitecture, CPU model or GPU): their capacities cannot stand for one instance.
+    `sources` names the runs (their directories); default: their run ids."""
+    sources = sources or [r.run_id for r in runs]
+    first: dict[str, int] = {}
+    for i, run in enumerate(runs):
+        j = first.setdefault(run.profile["name"], i)
+        if not same_hardware(hardware_identity(runs[j]), hardware_identity(run)):
+            raise BenchError(f"runs {sources[j]} and {sources[i]} both claim profile {run.profile['name']} but were "
+                             f"measured on different hardware: {machine_description(runs[j])} vs "
+                             f"{machine_description(run)}; plan them under different profiles, or measure again")
+
+
+def _sort_key(r: PlanRow) -> tuple:
+    """Feasible first; priced rows cheapest first, then rows without a price by fewest replicas."""
+    return (not r.feasible, not r.priced, r.monthly_usd or 0.0, r.replicas or math.inf, -(r.accuracy or 0), r.variant)
 
 
 def capacity_at(server: dict, p99_ms: float) -> tuple[float, dict, dict] | None:
@@ -52,10 +89,12 @@ def capacity_at(server: dict, p99_ms: float) -> tuple[float, dict, dict] | None:
 
 
 def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: float = 0.0,
-              hours_per_month: float = 730.0) -> list[PlanRow]:
-    """Every (profile, variant) with a server-scenario result; feasible plans first, cheapest first."""
+              hours_per_month: float = 730.0, sources: list[str] | None = None) -> list[PlanRow]:
+    """Every (profile, variant) with a server-scenario result; feasible plans first, cheapest first.
+    Raises ValueError on bad numbers, BenchError on runs of one profile from different hardware."""
     if qps <= 0 or p99_ms <= 0 or not 0 <= headroom < 1 or hours_per_month <= 0:
         raise ValueError("need qps > 0, p99_ms > 0, 0 <= headroom < 1 and hours_per_month > 0")
+    refuse_mixed_hardware(runs, sources)
     rows = []
     for run in runs:
         prof = run.profile
@@ -68,7 +107,8 @@ def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: flo
             base = dict(profile=prof["name"], instance=prof["instance"], price_usd_per_hour=prof["price_usd_per_hour"],
                         variant=cell.variant, run_id=run.run_id, accuracy=acc, accuracy_floor=floor,
                         capacity_qps=None, max_batch_size=None, max_queue_delay_ms=None, p99_upper_ms_at_capacity=None,
-                        replicas=None, monthly_usd=None, usd_per_million=None, utilization=None, feasible=False)
+                        replicas=None, monthly_usd=None, usd_per_million=None, utilization=None, feasible=False,
+                        measured_on=machine_description(run), pricing_label=pricing_label(run))
             if cell.status != "ok":
                 rows.append(PlanRow(**base, why_not=f"server scenario {cell.status}: {cell.reason}"))
                 continue
@@ -84,15 +124,16 @@ def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: flo
                 continue
             capacity, setting, probe = cap
             replicas = math.ceil(qps / (capacity * (1.0 - headroom)) - 1e-9)
-            monthly = replicas * prof["price_usd_per_hour"] * hours_per_month
+            price = prof["price_usd_per_hour"]
+            monthly = replicas * price * hours_per_month if price is not None else None
             # the replicas' hourly price over the traffic served (monthly $ / requests per month, the hours cancel)
-            per_million = usd_per_million(replicas * prof["price_usd_per_hour"], qps)
+            per_million = usd_per_million(replicas * price, qps) if price is not None else None
             rows.append(PlanRow(**{**base, "capacity_qps": capacity, "max_batch_size": setting["max_batch_size"],
                                    "max_queue_delay_ms": setting["max_queue_delay_ms"],
                                    "p99_upper_ms_at_capacity": probe["p99_upper_ms"], "replicas": replicas,
                                    "monthly_usd": monthly, "usd_per_million": per_million,
                                    "utilization": qps / (replicas * capacity), "feasible": True}))
-    return sorted(rows, key=lambda r: (not r.feasible, r.monthly_usd or math.inf, -(r.accuracy or 0), r.variant))
+    return sorted(rows, key=_sort_key)
 
 
 def _why_no_capacity(server: dict, p99_ms: float) -> str:
@@ -106,17 +147,24 @@ def _why_no_capacity(server: dict, p99_ms: float) -> str:
 
 
 def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, hours_per_month: float) -> str:
+    """plan.md: the feasible rows ranked, each profile with its price (or "no price") and, where the
+    run was measured on other hardware than the profile stands for, its label; then the rows not planned."""
     lines = [f"# Capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms", "",
              f"Headroom {headroom:.0%}, {hours_per_month:g} hours per month. Capacity per replica is the highest "
              "offered load that the server scenario measured with its p99 upper bound (99% confidence) within the "
-             "target; nothing is extrapolated to hardware that was not measured.", "",
-             "| # | profile | variant | accuracy | QPS per replica | batching | replicas | utilization | USD per month | USD per 1M |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "target; nothing is extrapolated to hardware that was not measured.", ""]
+    labels = sorted({r.pricing_label for r in rows if r.pricing_label})
+    lines += [f"> **Warning: {label}**; its dollar figures apply that machine's speed to another instance's price."
+              for label in labels] + ([""] if labels else [])
+    lines += ["| # | profile | variant | accuracy | QPS per replica | batching | replicas | utilization | USD per month | USD per 1M |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     feasible = [r for r in rows if r.feasible]
     for i, r in enumerate(feasible, 1):
-        lines.append(f"| {i} | {r.profile} ({r.instance}, ${r.price_usd_per_hour}/h) | {r.variant} | {r.accuracy:.4f} | "
+        price = f"${r.price_usd_per_hour}/h" if r.priced else NO_PRICE
+        label = f"; **{r.pricing_label}**" if r.pricing_label else ""
+        lines.append(f"| {i} | {r.profile} ({r.instance}, {price}{label}) | {r.variant} | {r.accuracy:.4f} | "
                      f"{r.capacity_qps:.1f} | max {r.max_batch_size}, {r.max_queue_delay_ms:g} ms | {r.replicas} | "
-                     f"{r.utilization:.0%} | {r.monthly_usd:,.2f} | {r.usd_per_million:.4f} |")
+                     f"{r.utilization:.0%} | {money(r, 'monthly_usd', ',.2f')} | {money(r, 'usd_per_million', '.4f')} |")
     if not feasible:
         lines.append("| - | no measured cell can serve this | | | | | | | | |")
     others = [r for r in rows if not r.feasible]

@@ -3,6 +3,9 @@
 
 Schema history (BASELINE_SCHEMA, bump it with every field added and migrate old files in load_snapshot):
 - 1: the first (2026).
+- 2 (2026-11, issue #16): environment.machine (the machine identity, where the run recorded one),
+  measured_on (one line) and pricing_label (where the run was priced as another machine's profile).
+  Schema 1 files load with measured_on from their environment and no label.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from bench.env import CHECKED_KEYS, CHECKED_PACKAGES
 from bench.errors import BenchError
 
 BASELINE_KIND = "bench-baseline"
-BASELINE_SCHEMA = 1
+BASELINE_SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
+# what of environment["machine"] a snapshot keeps: its identity, not the machine's state
+MACHINE_KEYS = ("description", "cpu_vendor", "cpu_model_name", "microarchitecture", "isa", "usable_cores",
+                "memory_mib", "gpus")
 
 
 def pack_bits(bits) -> str:
@@ -58,15 +65,19 @@ def _cell_entry(c, labels: np.ndarray | None) -> dict:
 
 
 def _environment(env: dict) -> dict:
-    return {**{k: env.get(k) for k in CHECKED_KEYS},
-            "packages": {p: env.get("packages", {}).get(p) for p in CHECKED_PACKAGES},
-            "installed_packages": env.get("installed_packages")}
+    out = {**{k: env.get(k) for k in CHECKED_KEYS},
+           "packages": {p: env.get("packages", {}).get(p) for p in CHECKED_PACKAGES},
+           "installed_packages": env.get("installed_packages")}
+    if env.get("machine"):
+        out["machine"] = {k: env["machine"].get(k) for k in MACHINE_KEYS}
+    return out
 
 
 def snapshot_from_run(run_dir: Path) -> dict:
     """The snapshot of a run directory (its run.json, and data/test.jsonl for per-example correctness)."""
     from bench.data import read_split
     from bench.record import load_run
+    from bench.report.labels import machine_description, pricing_label
 
     run = load_run(run_dir)
     test_path = Path(run_dir) / "data" / "test.jsonl"
@@ -74,6 +85,7 @@ def snapshot_from_run(run_dir: Path) -> dict:
     return {"kind": BASELINE_KIND, "schema_version": BASELINE_SCHEMA, "suite_name": run.suite_name,
             "gate": run.suite.get("gate") or {},
             "profile": run.profile["name"], "run_id": run.run_id, "source": str(run_dir),
+            "measured_on": machine_description(run), "pricing_label": pricing_label(run),
             "test_sha256": run.data.get("test", {}).get("sha256"),
             "environment": _environment(run.environment),
             "cells": {c.cell_id: _cell_entry(c, labels) for c in run.cells}}
@@ -109,8 +121,18 @@ def load_snapshot(path: Path) -> dict:
     if isinstance(schema, int) and snap.get("kind") == BASELINE_KIND and schema > BASELINE_SCHEMA:
         raise BenchError(f"{path}: baseline of newer schema {schema} (this bench reads up to "
                          f"{BASELINE_SCHEMA}); upgrade bench")
-    if schema != BASELINE_SCHEMA or snap.get("kind") != BASELINE_KIND:
+    if schema not in READABLE_SCHEMAS or snap.get("kind") != BASELINE_KIND:
         kind = snap.get("kind") if isinstance(snap, dict) else None
         raise BenchError(f"{path}: not a bench baseline of schema {BASELINE_SCHEMA} "
                          f"(kind {kind!r}, schema {schema!r})")
+    return _migrated(snap)
+
+
+def _migrated(snap: dict) -> dict:
+    """A snapshot of any readable schema as the current one (schema 1: no machine, no pricing label)."""
+    if snap["schema_version"] == 1:
+        from bench.report.labels import environment_description
+
+        snap = {**snap, "schema_version": 2, "measured_on": environment_description(snap.get("environment") or {}),
+                "pricing_label": None}
     return snap

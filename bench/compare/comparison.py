@@ -87,6 +87,8 @@ class Comparison:
         return {"baseline": baseline_label, "new": new_label, "thresholds": self.gate.model_dump(),
                 "exit_code": self.exit_code, "problems": self.problems,
                 "environment_differences": self.differences, "environment_notes": self.notes,
+                "measured_on": {"baseline": self.base.get("measured_on"), "new": self.new.get("measured_on")},
+                "pricing_labels": {"baseline": self.base.get("pricing_label"), "new": self.new.get("pricing_label")},
                 "changes": [c.to_dict() for c in self.changes]}
 
 

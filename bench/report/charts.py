@@ -37,15 +37,19 @@ def _accuracy_scatter(points: list[dict], x_key: str):
     return fig, ax
 
 
-def accuracy_vs_cost(points: list[dict], title: str) -> str:
-    """Each point a (variant, batch size) cell; the Pareto frontier drawn as a line through its points."""
-    fig, ax = _accuracy_scatter(points, "usd_per_million")
-    front = sorted((p for p in points if p["on_frontier"] and not math.isnan(p["accuracy"])),
-                   key=lambda p: p["usd_per_million"])
+def accuracy_vs_cost(points: list[dict], title: str, priced: bool = True) -> str:
+    """Each point a (variant, batch size) cell; the Pareto frontier drawn as a line through its points.
+    Without a price the x axis is ms of machine time per inference (1000 / samples/s), which orders the
+    cells as USD per 1M would at any one price."""
+    x_key = "usd_per_million" if priced else "ms_per_inference"
+    points = points if priced else [{**p, x_key: 1000.0 / p["throughput_per_s"]} for p in points]
+    fig, ax = _accuracy_scatter(points, x_key)
+    front = sorted((p for p in points if p["on_frontier"] and not math.isnan(p["accuracy"])), key=lambda p: p[x_key])
     if front:
-        ax.step([p["usd_per_million"] for p in front], [p["accuracy"] for p in front], where="post",
+        ax.step([p[x_key] for p in front], [p["accuracy"] for p in front], where="post",
                 color="black", linewidth=1, linestyle="--", label="Pareto frontier", zorder=2)
-    ax.set_xlabel("USD per 1M inferences (log scale, lower is better)")
+    ax.set_xlabel("USD per 1M inferences (log scale, lower is better)" if priced else
+                  "ms of machine time per inference, no price (log scale, lower is better)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="best")
     return _svg(fig)

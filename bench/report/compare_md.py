@@ -72,6 +72,13 @@ def thresholds_line(base: dict, new: dict, gate: Gate) -> str:
             f"{gate.max_memory_growth:.0%} (memory) or {gate.accuracy_tolerance_points:g} points (accuracy).")
 
 
+def pricing_lines(cmp: Comparison) -> list[str]:
+    """"baseline: measured on X, priced as Y" for each side priced as another machine's profile: its
+    USD per 1M figures apply one machine's speed to another's price."""
+    sides = (("baseline", cmp.base), ("new", cmp.new))
+    return [f"{name}: {snap['pricing_label']}" for name, snap in sides if snap.get("pricing_label")]
+
+
 def _section(title: str, items: list[str]) -> list[str]:
     return [title, ""] + [f"- {x}" for x in items] + [""] if items else []
 
@@ -95,6 +102,8 @@ def markdown(cmp: Comparison) -> str:
     row per cell and metric (changes first), then footnotes on per-process tests."""
     lines = [f"## bench compare: {cmp.new['suite_name']} on {cmp.new['profile']}", "", headline(cmp), "",
              thresholds_line(cmp.base, cmp.new, cmp.gate), ""]
+    lines += _section("**Priced as another machine** (profile mismatch allowed; USD per 1M is that profile's "
+                      "price at the speed measured here):", pricing_lines(cmp))
     lines += _section("**Problems:**", cmp.problems)
     lines += _section("**Environments differ:**", cmp.differences)
     lines += _section("**Environment notes** (not refused; they can move memory and speed: make the baseline "

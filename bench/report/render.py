@@ -11,6 +11,17 @@ import pandas as pd
 from bench.cost import usd_for_duration
 from bench.record import RunRecord, load_run, write_atomic
 from bench.report import charts
+from bench.report.labels import (
+    NO_PRICE,
+    has_price,
+    header_line,
+    machine_description,
+    mismatch_warning,
+    money,
+    priced_as,
+    pricing_label,
+    profile_check,
+)
 from bench.report.rows import (
     cell_rows,
     frontier_rows,
@@ -38,13 +49,19 @@ def table_columns(rows: list[dict]) -> list[tuple[str, str]]:
     return TABLE_COLUMNS[:-1] + extra + TABLE_COLUMNS[-1:]
 
 
+DOLLAR_KEYS = ("usd_per_million",)
+
+
 def fmt(key: str, value) -> str:
+    """A table value as shown: "-" for none or NaN (see `cell` for "no price")."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if key in ("accuracy", "macro_f1"):
         return f"{value:.4f}"
     if key == "usd_per_million":
         return f"{value:.4f}" if value < 1 else f"{value:.2f}"
+    if key == "cost_usd":
+        return f"{value:.5f}"
     if key.endswith("_ms"):
         return f"{value:.2f}"
     if key == "speedup_vs_ref":
@@ -54,6 +71,13 @@ def fmt(key: str, value) -> str:
     if key in ("throughput_per_s", "peak_rss_mib", "size_on_disk_mib") or key.endswith("_mib"):
         return f"{value:,.1f}"
     return str(value)
+
+
+def cell(row: dict, key: str) -> str:
+    """fmt of row[key], except that a dollar figure of a measured row without a price reads "no price"."""
+    if key in DOLLAR_KEYS and not row.get("priced", True) and row.get("status", "ok") == "ok":
+        return NO_PRICE
+    return fmt(key, row.get(key))
 
 
 def build_view(run: RunRecord) -> dict:
@@ -71,9 +95,10 @@ def build_view(run: RunRecord) -> dict:
         plan = {"qps": target, "p99_ms": run.suite["slo"]["p99_ms"], "rows": make_plan([run], target, run.suite["slo"]["p99_ms"])}
     return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plan": plan,
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
-            "rec": rec, "rec_text": recommendation_text(rec, run.profile), "failed": failed,
+            "rec": rec, "rec_text": recommendation_text(rec, run), "failed": failed,
             "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows),
-            "fmt": fmt}
+            "fmt": fmt, "cell": cell, "money": money, "header": header_line(run), "warning": mismatch_warning(run),
+            "pricing_label": pricing_label(run), "priced": has_price(run.profile)}
 
 
 def not_measured(run: RunRecord) -> list[dict]:
@@ -91,6 +116,7 @@ def not_measured(run: RunRecord) -> list[dict]:
 def trainings(run: RunRecord) -> list[dict]:
     """One row per trained artifact (a fine-tune shared by several variants is listed once)."""
     by_key: dict[str, dict] = {}
+    price = run.profile.get("price_usd_per_hour")
     for variant, build in run.builds.items():
         for m in build.get("manifests", []):
             if not m.get("train"):
@@ -100,8 +126,8 @@ def trainings(run: RunRecord) -> list[dict]:
                 "step": m["step"], "used_by": [], "wall_s": t["wall_s"], "steps": t["steps"],
                 "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
                 # training hours on the machine this run measured
-                "cost_usd": usd_for_duration(run.profile["price_usd_per_hour"], t["wall_s"]),
-                "val_accuracy": m.get("val_accuracy")})
+                "cost_usd": usd_for_duration(price, t["wall_s"]) if price is not None else None,
+                "priced": price is not None, "val_accuracy": m.get("val_accuracy")})
             row["used_by"].append(variant)
     return list(by_key.values())
 
@@ -124,12 +150,14 @@ def quality_rows(run: RunRecord) -> list[dict]:
 
 def markdown(view: dict) -> str:
     run = view["run"]
-    lines = [f"# bench report: {run.suite_name}", "",
-             f"Run `{run.run_id}` on profile `{run.profile['name']}` ({run.profile['instance']}, "
-             f"${run.profile['price_usd_per_hour']}/h; price: {run.profile['price_source']}, {run.profile['price_date']}). "
-             f"Status: {run.status}.", "", "## Recommendation", "", view["rec_text"], "",
+    lines = [f"# bench report: {run.suite_name}", "", f"Run `{run.run_id}`. Status: {run.status}.", "",
+             view["header"], ""]
+    if view["warning"]:
+        lines += [f"> **Warning: {view['warning']}**", ""]
+    lines += ["## Recommendation", "", view["rec_text"], "",
              f"## Pareto frontier at sequence length {view['seq']}", "",
-             "Over accuracy (higher), USD per 1M (lower) and p99 latency per batch (lower).", ""]
+             "Over accuracy (higher), " + ("USD per 1M" if view["priced"] else "1/throughput (no price)")
+             + " (lower) and p99 latency per batch (lower).", ""]
     lines += _md_table(view["frontier"], view["columns"])
     lines += ["", "## Quality per variant (test split, in the variant's own runtime)", "",
               "| variant | steps | accuracy (95% CI) | vs full, points | macro-F1 (95% CI) | n | parameters | size MiB |",
@@ -145,7 +173,7 @@ def markdown(view: dict) -> str:
             if r["max_qps"]:
                 lines.append(f"| {r['variant']} | {fmt('accuracy', r['accuracy'])} | {r['max_qps']:.1f} | max {r['max_batch_size']}, "
                              f"{r['max_queue_delay_ms']:g} ms | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p99_upper_ms']:.1f} | "
-                             f"{r['mean_batch_size']:.2f} | {r['usd_per_million']:.4f} |")
+                             f"{r['mean_batch_size']:.2f} | {money(r, 'usd_per_million', '.4f')} |")
             else:
                 lines.append(f"| {r['variant']} | {fmt('accuracy', r['accuracy'])} | - | {r['reason']} | | | | | |")
     if view["plan"]:
@@ -159,25 +187,30 @@ def markdown(view: dict) -> str:
         lines += ["", "## Training", "", "| step | used by | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
                   "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {t['step']} | {', '.join(t['used_by'])} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
-                  f"{t['peak_rss_mib']:.0f} | {t['cost_usd']:.5f} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
+                  f"{t['peak_rss_mib']:.0f} | {money(t, 'cost_usd', '.5f')} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
     if view["failed"]:
         lines += ["", "## Not measured", ""] + [f"- **{g['variant']}** ({', '.join(g['cells'])}): **{g['status']}**: "
                                                  f"{g['reason']}" for g in view["failed"]]
-    env = run.environment
-    lines += ["", "## Environment", "",
-              f"- CPU: {env.get('cpu_model')} ({env.get('cpu_count')} usable cores); flags: "
-              + ", ".join(k for k, v in (env.get("cpu_flags") or {}).items() if v),
-              f"- GPU: {env.get('gpu_name') or 'none'}",
-              f"- git: {env.get('git', {}).get('commit')} (dirty: {env.get('git', {}).get('dirty')})",
-              "- packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()),
-              f"- data: test {run.data.get('test', {}).get('rows')} rows (sha256 {run.data.get('test', {}).get('sha256', '')[:12]}), "
-              f"train {run.data.get('train', {}).get('rows')} rows"]
+    lines += _md_environment(run)
     return "\n".join(lines) + "\n"
 
 
+def _md_environment(run: RunRecord) -> list[str]:
+    """The closing section of report.md: machine, CPU and its flags, GPU, git, packages, data."""
+    env = run.environment
+    return ["", "## Environment", "",
+            f"- machine: {machine_description(run)}",
+            f"- CPU: {env.get('cpu_model')} ({env.get('cpu_count')} usable cores); flags: "
+            + ", ".join(k for k, v in (env.get("cpu_flags") or {}).items() if v),
+            f"- GPU: {env.get('gpu_name') or 'none'}",
+            f"- git: {env.get('git', {}).get('commit')} (dirty: {env.get('git', {}).get('dirty')})",
+            "- packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()),
+            f"- data: test {run.data.get('test', {}).get('rows')} rows (sha256 {run.data.get('test', {}).get('sha256', '')[:12]}), "
+            f"train {run.data.get('train', {}).get('rows')} rows"]
+
 def _md_table(rows: list[dict], columns) -> list[str]:
     out = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(fmt(k, r.get(k)).replace("|", "\\|") for k, _ in columns) + " |" for r in rows]
+    out += ["| " + " | ".join(cell(r, k).replace("|", "\\|") for k, _ in columns) + " |" for r in rows]
     return out
 
 
@@ -187,7 +220,8 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates
 
 def html(view: dict) -> str:
     run = view["run"]
-    chart_cost = charts.accuracy_vs_cost(view["points"], f"{run.suite_name}: accuracy vs cost at seq {view['seq']}") if view["points"] else ""
+    chart_cost = charts.accuracy_vs_cost(view["points"], f"{run.suite_name}: accuracy vs cost at seq {view['seq']}",
+                                         priced=view["priced"]) if view["points"] else ""
     slo_ms = run.suite["slo"]["p99_ms"]
     chart_lat = charts.latency_vs_batch(view["rows"], view["seq"], slo_ms) if view["points"] else ""
     chart_p99 = charts.accuracy_vs_p99(view["points"], slo_ms, f"{run.suite_name}: accuracy vs p99 at seq {view['seq']}") if view["points"] else ""
@@ -198,11 +232,21 @@ def html(view: dict) -> str:
                                                        rec_load_html=(view["rec_load_text"] or "").replace("**", ""))
 
 
+def cells_csv(view: dict) -> str:
+    """cells.csv: the rows, and on each the machine measured, the profile priced and their check
+    (`pricing_label` is empty unless the profile stands for other hardware); no-price dollars are empty."""
+    run = view["run"]
+    where = {"measured_on": machine_description(run), "priced_as": priced_as(run.profile),
+             "profile_check": profile_check(run)["status"], "pricing_label": view["pricing_label"] or ""}
+    frame = pd.DataFrame([{**{k: v for k, v in r.items() if k != "priced"}, **where} for r in view["rows"]])
+    return frame.to_csv(index=False)
+
+
 def write_report(run_dir: Path) -> dict[str, Path]:
     run = load_run(run_dir)
     view = build_view(run)
     paths = {"csv": run_dir / "cells.csv", "md": run_dir / "report.md", "html": run_dir / "report.html"}
-    write_atomic(paths["csv"], pd.DataFrame(view["rows"]).to_csv(index=False))
+    write_atomic(paths["csv"], cells_csv(view))
     write_atomic(paths["md"], markdown(view))
     write_atomic(paths["html"], html(view))
     return paths

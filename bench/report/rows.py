@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 from bench.record import RunRecord
+from bench.report.labels import has_price, measured_and_priced, replica_name
 from bench.report.pareto import pareto_front
 from bench.stats import summarize_ms
 
-PARETO_METRICS = (("accuracy", "max"), ("usd_per_million", "min"), ("p99_ms", "min"))
+# "cost" is USD per 1M, or 1/throughput where the profile has no price: with one price for every cell,
+# USD/1M = price / (samples/s * 3600) * 1e6 is proportional to 1/throughput, so the frontier is the same
+PARETO_METRICS = (("accuracy", "max"), ("cost", "min"), ("p99_ms", "min"))
 
 
 def reference_variant(run: RunRecord) -> str | None:
@@ -31,14 +34,17 @@ def accuracy_floor(run: RunRecord) -> tuple[str | None, float | None, float | No
 
 
 def cell_rows(run: RunRecord) -> list[dict]:
+    """One row per offline cell. `priced` is False where the profile has no price; then usd_per_million
+    is None and the formatters show "no price"."""
     quality = quality_by_variant(run)
+    priced = has_price(run.profile)
     rows = []
     for c in run.cells:
         if c.scenario != "offline":
             continue
         q = quality.get(c.variant) or {}
         row = {"variant": c.variant, "steps": "+".join(c.steps), "runtime": c.runtime, "batch_size": c.batch_size,
-               "seq_len": c.seq_len, "status": c.status, "reason": c.reason,
+               "seq_len": c.seq_len, "status": c.status, "reason": c.reason, "priced": priced,
                "accuracy": q.get("accuracy", math.nan), "macro_f1": q.get("macro_f1", math.nan),
                "accuracy_ci_low": (q.get("accuracy_ci95") or [math.nan])[0],
                "accuracy_ci_high": (q.get("accuracy_ci95") or [math.nan, math.nan])[1]}
@@ -47,7 +53,7 @@ def cell_rows(run: RunRecord) -> list[dict]:
             row.update({f"{k}_ms": s[k] for k in ("p50", "p90", "p95", "p99", "mean", "std")},
                        cv=s["cv"], samples=s["count"], stopped_by=c.latency.get("stopped_by"),
                        throughput_per_s=c.throughput_samples_per_s,
-                       usd_per_million=(c.cost or {}).get("usd_per_million"),
+                       usd_per_million=(c.cost or {}).get("usd_per_million") if priced else None,
                        peak_rss_mib=(c.memory or {}).get("peak_rss_mib"))
             if c.latency.get("device_ms"):  # CUDA: the same calls timed by CUDA events
                 row["p50_device_ms"] = summarize_ms(c.latency["device_ms"])["p50"]
@@ -73,10 +79,18 @@ def add_speedups(rows: list[dict], reference: str | None) -> None:
         r["speedup_vs_ref"] = r["throughput_per_s"] / base if base and r.get("throughput_per_s") else math.nan
 
 
+def cost_of(row: dict) -> float:
+    """USD per 1M, or where there is no price 1/throughput (s per sample), which ranks cells the same."""
+    if row.get("priced", True):
+        return _num(row.get("usd_per_million"))
+    return 1.0 / row["throughput_per_s"] if row.get("throughput_per_s") else math.nan
+
+
 def frontier_rows(rows: list[dict], seq_len: int) -> list[dict]:
-    """Ok rows at `seq_len`, each marked `on_frontier` over (accuracy up, USD/1M down, p99 down)."""
+    """Ok rows at `seq_len`, each marked `on_frontier` over (accuracy up, cost down, p99 down)."""
     pts = [r for r in rows if r["status"] == "ok" and r["seq_len"] == seq_len]
-    front = set(pareto_front([[_num(r.get(m)) for m, _ in PARETO_METRICS] for r in pts], [d for _, d in PARETO_METRICS]))
+    values = [[_num(r.get("accuracy")), cost_of(r), _num(r.get("p99_ms"))] for r in pts]
+    front = set(pareto_front(values, [d for _, d in PARETO_METRICS]))
     return [{**r, "on_frontier": i in front} for i, r in enumerate(pts)]
 
 
@@ -97,8 +111,8 @@ def recommend(run: RunRecord, rows: list[dict]) -> dict:
     at_len = [r for r in rows if r["status"] == "ok" and r["seq_len"] == slo["seq_len"]]
     fast = [r for r in at_len if r["p99_ms"] <= slo["p99_ms"]]
     good = [r for r in fast if not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
-    if good:
-        out["choice"] = min(good, key=lambda r: r["usd_per_million"])
+    if good:  # without a price, the highest throughput is the cheapest at any one price
+        out["choice"] = min(good, key=cost_of)
     elif not at_len:
         out["why_none"] = f"no cell was measured successfully at sequence length {slo['seq_len']}"
     elif not fast:
@@ -110,34 +124,43 @@ def recommend(run: RunRecord, rows: list[dict]) -> dict:
     return out
 
 
-def recommendation_text(rec: dict, profile: dict) -> str:
+def recommendation_text(rec: dict, run: RunRecord) -> str:
+    """The recommendation in one paragraph, opening with the machine measured and the profile priced
+    (and whether they agree); without a price it ranks by throughput and says so."""
     slo = f"the p99 SLO of {rec['p99_ms']:g} ms at sequence length {rec['seq_len']}"
     if rec.get("reference_accuracy") is not None:
         floor = (f"the accuracy floor ({rec['accuracy_floor_relative']:.0%} of {rec['reference_variant']}'s "
                  f"{rec['reference_accuracy']:.4f}, i.e. {rec['accuracy_floor']:.4f})")
     else:
         floor = "the accuracy floor"
+    opening = measured_and_priced(run)
     if rec["choice"] is None:
-        return f"No variant meets both {slo} and {floor} on {profile['name']}: {rec['why_none']}."
+        return f"{opening}: no variant meets both {slo} and {floor}: {rec['why_none']}."
     c = rec["choice"]
-    return (f"On {profile['name']} ({profile['instance']}, ${profile['price_usd_per_hour']}/h), the cheapest variant "
-            f"that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) at batch size {c['batch_size']}: "
-            f"${c['usd_per_million']:.3f} per 1M inferences, p99 {c['p99_ms']:.1f} ms per batch, "
-            f"{c['throughput_per_s']:.0f} samples/s, accuracy {c['accuracy']:.4f} "
-            f"(95% CI {c['accuracy_ci_low']:.3f}-{c['accuracy_ci_high']:.3f}). The p99 here is the latency of a whole "
-            f"batch on an idle machine, not of a request under load; queueing is not included.")
+    if has_price(run.profile):
+        best = (f"the cheapest variant that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) at batch "
+                f"size {c['batch_size']}: ${c['usd_per_million']:.3f} per 1M inferences, ")
+    else:  # one (unknown) price for every cell: the highest throughput is the cheapest
+        best = (f"cells are ranked by throughput instead (at one price for all, the highest samples/s is the "
+                f"cheapest): the fastest variant that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) "
+                f"at batch size {c['batch_size']}: ")
+    return (f"{opening}: {best}p99 {c['p99_ms']:.1f} ms per batch, {c['throughput_per_s']:.0f} samples/s, accuracy "
+            f"{c['accuracy']:.4f} (95% CI {c['accuracy_ci_low']:.3f}-{c['accuracy_ci_high']:.3f}). The p99 here is the "
+            f"latency of a whole batch on an idle machine, not of a request under load; queueing is not included.")
 
 
 def server_rows(run: RunRecord) -> list[dict]:
-    """One row per server-scenario cell: the highest QPS within the SLO, its batching and its latency."""
+    """One row per server-scenario cell: the highest QPS within the SLO, its batching and its latency
+    (`priced` False and usd_per_million None where the profile has no price)."""
     quality = quality_by_variant(run)
+    priced = has_price(run.profile)
     out = []
     for c in run.cells:
         if c.scenario != "server":
             continue
         q = quality.get(c.variant) or {}
         row = {"variant": c.variant, "runtime": c.runtime, "status": c.status, "reason": c.reason,
-               "accuracy": q.get("accuracy", math.nan), "max_qps": None, "probes": []}
+               "accuracy": q.get("accuracy", math.nan), "max_qps": None, "probes": [], "priced": priced}
         if c.status == "ok":
             best = c.server["best"]
             row["probes"] = [{**p, "max_batch_size": s["max_batch_size"], "max_queue_delay_ms": s["max_queue_delay_ms"]}
@@ -151,13 +174,14 @@ def server_rows(run: RunRecord) -> list[dict]:
                 row.update(max_qps=best["max_qps"], max_batch_size=best["max_batch_size"],
                            max_queue_delay_ms=best["max_queue_delay_ms"], p50_ms=s["p50"], p99_ms=s["p99"],
                            p99_upper_ms=probe["p99_upper_ms"], mean_batch_size=probe["mean_batch_size"],
-                           requests=s["count"], usd_per_million=(c.cost or {}).get("usd_per_million"))
+                           requests=s["count"], usd_per_million=(c.cost or {}).get("usd_per_million") if priced else None)
         out.append(row)
     return out
 
 
 def recommend_under_load(run: RunRecord, rows: list[dict]) -> str | None:
-    """The cheapest variant per request at its highest load within the SLO, above the accuracy floor."""
+    """The cheapest variant per request at its highest load within the SLO, above the accuracy floor
+    (without a price: the one with the highest load, which is the cheapest at any one price)."""
     if not rows:
         return None
     slo = run.suite["slo"]
@@ -165,12 +189,16 @@ def recommend_under_load(run: RunRecord, rows: list[dict]) -> str | None:
     if floor is None:
         return None
     good = [r for r in rows if r["max_qps"] and not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
+    opening = (f"{measured_and_priced(run)}. Under load (Poisson arrivals, dynamic batching, p99 per "
+               "request including queueing)")
     if not good:
-        return (f"Under load (Poisson arrivals, dynamic batching), no variant above the accuracy floor {floor:.4f} "
-                f"keeps its p99 per request within {slo['p99_ms']:g} ms at any measured load.")
-    c = min(good, key=lambda r: r["usd_per_million"])
-    return (f"Under load (Poisson arrivals, dynamic batching, p99 per request including queueing), the cheapest is "
-            f"**{c['variant']}**: one {run.profile['instance']} replica serves {c['max_qps']:.1f} requests/s within "
-            f"p99 {slo['p99_ms']:g} ms (measured p99 {c['p99_ms']:.1f} ms, 99%-confidence bound {c['p99_upper_ms']:.1f} ms; "
-            f"max batch {c['max_batch_size']}, queue delay {c['max_queue_delay_ms']:g} ms): "
-            f"${c['usd_per_million']:.3f} per 1M requests at that load, accuracy {c['accuracy']:.4f}.")
+        return (f"{opening}, no variant above the accuracy floor {floor:.4f} keeps its p99 per request within "
+                f"{slo['p99_ms']:g} ms at any measured load.")
+    priced = has_price(run.profile)
+    c = min(good, key=lambda r: r["usd_per_million"]) if priced else max(good, key=lambda r: r["max_qps"])
+    money = (f"${c['usd_per_million']:.3f} per 1M requests at that load" if priced
+             else "no price, so ranked by requests/s (at one price for all, the most requests/s is the cheapest)")
+    return (f"{opening}, the cheapest is **{c['variant']}**: {replica_name(run.profile)} serves "
+            f"{c['max_qps']:.1f} requests/s within p99 {slo['p99_ms']:g} ms (measured p99 {c['p99_ms']:.1f} ms, "
+            f"99%-confidence bound {c['p99_upper_ms']:.1f} ms; max batch {c['max_batch_size']}, queue delay "
+            f"{c['max_queue_delay_ms']:g} ms): {money}, accuracy {c['accuracy']:.4f}.")

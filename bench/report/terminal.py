@@ -9,11 +9,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.record import load_run
-from bench.report.render import build_view, fmt
+from bench.report.render import build_view, cell, fmt
+
+
+def print_header(view: dict, console: Console) -> None:
+    """The machine measured and the profile priced; a mismatch in bold red above everything else."""
+    console.print(escape(view["header"]), soft_wrap=True)
+    if view["warning"]:
+        console.print(f"[bold red]warning: {escape(view['warning'])}[/]", soft_wrap=True)
 
 
 def print_summary(run_dir: Path, console: Console) -> None:
     view = build_view(load_run(run_dir))
+    print_header(view, console)
     table = Table(title=f"{view['run'].suite_name} on {view['run'].profile['name']} (* = Pareto frontier at seq {view['seq']})")
     for _, header in view["columns"]:
         table.add_column(header, justify="left" if header in ("variant", "runtime", "status") else "right")
@@ -22,10 +30,12 @@ def print_summary(run_dir: Path, console: Console) -> None:
         if r["status"] == "unsupported":  # said once per variant under the table
             continue
         mark = r["seq_len"] == view["seq"] and (r["variant"], r["batch_size"]) in front
-        cells = [fmt(k, r.get(k)) for k, _ in view["columns"]]
+        cells = [cell(r, k) for k, _ in view["columns"]]
         cells[0] = ("* " if mark else "  ") + cells[0]
         table.add_row(*cells, style="bold" if mark else ("red" if r["status"] == "failed" else None))
     console.print(table)
+    if view["pricing_label"]:  # the dollars of every table here
+        console.print(f"[bold red]USD figures: {escape(view['pricing_label'])}[/]", soft_wrap=True)
     for g in view["failed"]:
         colour = "red" if g["status"] == "failed" else "yellow"
         console.print(f"[{colour}]{escape(g['variant'])}[/] ({escape(', '.join(g['cells']))}): {g['status']}: "
@@ -48,7 +58,7 @@ def print_servers(view: dict, console: Console) -> None:
         if r["max_qps"]:
             table.add_row(r["variant"], fmt("accuracy", r["accuracy"]), f"{r['max_qps']:.1f}",
                           f"max {r['max_batch_size']}, {r['max_queue_delay_ms']:g} ms", f"{r['p50_ms']:.1f}",
-                          f"{r['p99_ms']:.1f}", f"{r['p99_upper_ms']:.1f}", fmt("usd_per_million", r["usd_per_million"]))
+                          f"{r['p99_ms']:.1f}", f"{r['p99_upper_ms']:.1f}", cell(r, "usd_per_million"))
         else:
             table.add_row(r["variant"], fmt("accuracy", r["accuracy"]), "-", r["reason"] or r["status"], "", "", "", "",
                           style="dim")
@@ -66,5 +76,5 @@ def print_speedups(view: dict, console: Console) -> None:
         table.add_column(header, justify="left" if header == "variant" else "right")
     for r in sorted((r for r in ok if r["batch_size"] == bs), key=lambda r: -r["throughput_per_s"]):
         table.add_row(r["variant"], fmt("throughput_per_s", r["throughput_per_s"]), fmt("speedup_vs_ref", r["speedup_vs_ref"]),
-                      fmt("accuracy", r["accuracy"]), fmt("p99_ms", r["p99_ms"]), fmt("usd_per_million", r["usd_per_million"]))
+                      fmt("accuracy", r["accuracy"]), fmt("p99_ms", r["p99_ms"]), cell(r, "usd_per_million"))
     console.print(table)

@@ -1,0 +1,44 @@
+"""What `bench plan` prints on the terminal: the plan table (with the pricing labels) and the verdict
+of `--verify`. Pure functions of the plan rows and the verification record."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bench.plan import PlanRow
+from bench.report.labels import money
+
+COLUMNS = ("profile", "variant", "accuracy", "QPS/replica", "replicas", "util.", "USD/month", "USD/1M", "note")
+
+
+def print_plan(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, console: Console) -> None:
+    """The plan table, cheapest first (rows without a price by replicas); a warning line per run measured
+    on other hardware than its profile stands for."""
+    table = Table(title=f"capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms (headroom {headroom:.0%}, cheapest first)")
+    for h in COLUMNS:
+        table.add_column(h, justify="left" if h in ("profile", "variant", "note") else "right")
+    for r in rows:
+        if r.feasible:
+            table.add_row(r.profile, r.variant, f"{r.accuracy:.4f}", f"{r.capacity_qps:.1f}", str(r.replicas),
+                          f"{r.utilization:.0%}", money(r, "monthly_usd", ",.2f"), money(r, "usd_per_million", ".4f"),
+                          r.pricing_label or "")
+        else:
+            table.add_row(r.profile, r.variant, "-" if r.accuracy is None else f"{r.accuracy:.4f}", "-", "-", "-", "-", "-",
+                          r.why_not, style="dim")
+    console.print(table)
+    for label in sorted({r.pricing_label for r in rows if r.pricing_label}):
+        console.print(f"[bold red]warning:[/] {escape(label)}", soft_wrap=True)
+
+
+def print_verification(verification: dict, per_replica_qps: float, p99_ms: float, console: Console) -> None:
+    """One line: whether the served load met the p99 (with the probe's figures), or why it was not run."""
+    v = verification
+    if "probe" not in v:
+        console.print(f"verification: {v['status']}: {escape(str(v['reason']))}")
+        return
+    p = v["probe"]
+    bound = p["p99_upper_ms"] if p["p99_upper_ms"] is not None else float("nan")
+    console.print(f"verification: [bold]{v['status']}[/]: {p['completed']} requests at {per_replica_qps:.1f}/s, p99 "
+                  f"{p['p99_ms']:.1f} ms, 99%-confidence bound {bound:.1f} ms (target {p99_ms:g} ms)")
