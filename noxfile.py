@@ -45,8 +45,10 @@ def bench(session: nox.Session) -> None:
     """
     install_stack(session)
     args = list(session.posargs) or (["gpu"] if has_nvidia_gpu() else ["default"])
-    if has_nvidia_gpu() and "--profile" not in args:
-        args += ["--profile", "auto"]  # the profile whose gpu_name_contains matches this GPU
+    if "--profile" not in args and "--resume" not in args:
+        # the shipped profile matching this machine (CPU or GPU); where none does, "local" with no price,
+        # and bench says so in one line: it never prices this machine as another
+        args += ["--profile", "auto"]
     session.run("bench", "run", *args)
 
 

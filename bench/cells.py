@@ -21,7 +21,8 @@ class Machine:
     device: str
     threads: int
     profile: str
-    price_usd_per_hour: float
+    price_usd_per_hour: float | None  # None: the `local` profile without a price
+    usable_cores: int | None = None  # of the machine measured (bench.machine), for the threads warning
 
 
 def _common(cell: PendingCell, machine: Machine, wall_s: float) -> dict:
@@ -49,9 +50,32 @@ def cell_record(cell: PendingCell, outcome: Outcome, machine: Machine) -> CellRe
     fields = SCENARIOS[cell.scenario].pool(results, cell.job)
     cost = None
     if fields.get("throughput_samples_per_s"):
-        cost = {"usd_per_million": usd_per_million(machine.price_usd_per_hour, fields["throughput_samples_per_s"]),
-                "price_usd_per_hour": machine.price_usd_per_hour, "profile": machine.profile}
-    return CellRecord(**common, status="ok", cost=cost, **fields)
+        price = machine.price_usd_per_hour
+        cost = {"usd_per_million": None if price is None else usd_per_million(price, fields["throughput_samples_per_s"]),
+                "price_usd_per_hour": price, "profile": machine.profile}
+    return CellRecord(**common, status="ok", cost=cost, warnings=cell_warnings(cell.job, fields, machine), **fields)
+
+
+def cell_warnings(job, fields: dict, machine: Machine) -> tuple[str, ...]:
+    """What weakens a measured cell's figures, one sentence each: no warm-up, a p99 from fewer samples
+    than can show one (stats.MIN_SAMPLES_FOR_P99), more threads than usable cores, and the CPU or GPU
+    isolation warnings of its processes."""
+    from bench.scenarios.offline import isolation_warnings
+    from bench.stats import MIN_SAMPLES_FOR_P99
+
+    out = []
+    rule = getattr(job, "stop_rule", None)
+    if rule is not None and rule.warmup_iterations == 0:
+        out.append("no warm-up (measure.warmup_iterations = 0): first calls, with their one-time allocations and "
+                   "kernel choices, are among the samples")
+    samples = sum(len(p.samples_ms or ()) for p in fields.get("processes") or ()) if rule is not None else None
+    if samples is not None and samples < MIN_SAMPLES_FOR_P99:
+        out.append(f"p99 from {samples} samples: below {MIN_SAMPLES_FOR_P99} it is the largest sample or two, not "
+                   "an observed tail (raise measure.min_iterations or measure.min_duration_s)")
+    if machine.usable_cores and job.threads > machine.usable_cores:
+        out.append(f"{job.threads} threads on {machine.usable_cores} usable cores (measure.threads): threads wait "
+                   "for each other and the latency is not what a right-sized deployment sees")
+    return tuple(out + isolation_warnings(fields.get("isolation")))
 
 
 def not_built_records(variant: str, steps: tuple[str, ...], runtime: str, outcome: Outcome,

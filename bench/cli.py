@@ -26,7 +26,9 @@ def _console():
 
 @app.command()
 def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")] = None,
-        profile: Annotated[str | None, typer.Option(help="Hardware profile name or path, or auto (the profile matching this GPU); default: the suite's.")] = None,
+        profile: Annotated[str | None, typer.Option(help="Hardware profile name or path; auto: the shipped profile matching this machine, else 'local'; local: this machine at --price-usd-per-hour (or no price). Default: the suite's default_profile.")] = None,
+        allow_profile_mismatch: Annotated[bool, typer.Option(help="Measure here although the machine is not what --profile stands for; every dollar figure then says 'measured on ..., priced as ...'.")] = False,
+        price_usd_per_hour: Annotated[float | None, typer.Option(help="The price of this machine for the 'local' profile (--profile local or auto without a match), USD per hour.", min=0.0)] = None,
         out: Annotated[Path, typer.Option(help="Root folder for run directories.")] = Path("results"),
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None,
@@ -34,12 +36,13 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
     """Fine-tune, build each variant, measure every cell, and write a new run directory with its report."""
     from bench.report.render import write_report
     from bench.report.terminal import print_summary
-    from bench.runner import run_suite
+    from bench.runner import ProfileRequest, run_suite
 
     console = _console()
     if suite is None and resume is None:
         raise BenchError("name a SUITE (see `bench suites`) or give --resume RUN_DIR")
-    run_dir, code = run_suite(suite, profile_name=profile, out_root=out, only=only, overrides=set_, resume=resume,
+    request = ProfileRequest(profile, allow_profile_mismatch, price_usd_per_hour)
+    run_dir, code = run_suite(suite, profile=request, out_root=out, only=only, overrides=set_, resume=resume,
                               console=console)
     paths = write_report(run_dir)
     print_summary(run_dir, console)
@@ -241,7 +244,8 @@ def profiles():
 
     for path in list_files("profiles"):
         p = load_profile(str(path))
-        typer.echo(f"{p.name:18} {p.device:5} ${p.price_usd_per_hour:>8.4f}/h  {p.instance:22} {p.description}")
+        price = f"${p.price_usd_per_hour:>8.4f}/h" if p.price_usd_per_hour is not None else f"{'no price':>11}"
+        typer.echo(f"{p.name:22} {p.device:5} {price}  {p.instance:22} {p.description}")
 
 
 def main() -> None:

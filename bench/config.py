@@ -119,6 +119,9 @@ class Measure(Strict):
     memory_limit_mib: float | None = Field(None, gt=0)  # a worker whose RSS passes this is killed
     # CUDA: other processes on the GPU before, during or after a cell: record a warning, or fail the cell
     gpu_isolation: Literal["off", "warn", "refuse"] = "warn"
+    # CPU: other processes' CPU time and steal before and during an offline cell (bench.cpuload): record a
+    # warning, or fail the cell (error_kind cpu_busy)
+    cpu_isolation: Literal["off", "warn", "refuse"] = "warn"
 
     @model_validator(mode="after")
     def _durations(self):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 SECONDS_PER_HOUR = 3600.0
+NO_PRICE = "no price"  # what a dollar figure says where the profile has no price (`local` without one)
 
 
 def throughput_samples_per_s(batch_size: int, mean_latency_ms: float) -> float:
@@ -33,3 +34,8 @@ def usd_for_duration(price_usd_per_hour: float, wall_s: float) -> float:
     """USD for `wall_s` seconds of a machine billed `price_usd_per_hour`."""
     # $ = price/h * hours
     return price_usd_per_hour * wall_s / SECONDS_PER_HOUR
+
+
+def usd_per_million_text(usd: float | None) -> str:
+    """"$0.123/1M", or "no price" where the run's profile has none."""
+    return NO_PRICE if usd is None else f"${usd:.3f}/1M"

@@ -192,6 +192,12 @@ def measure_window(duration_s: float = SAMPLE_INTERVAL_S, window: str = "before"
     return summarize(window, first, last, source=_source(use_psutil))
 
 
+def window_since(first: Reading, window: str = "during", exclude_root_pid: int | None = None) -> CpuLoad:
+    """The CPU's state from reading `first` to now: two readings and no thread, so a timed region
+    between them runs undisturbed."""
+    return summarize(window, first, read(exclude_root_pid), source=_source(None))
+
+
 def _source(use_psutil: bool | None) -> str:
     return "psutil" if (psutil is not None if use_psutil is None else use_psutil) else "/proc"
 

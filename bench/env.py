@@ -125,8 +125,18 @@ def memory_total_mib() -> int | None:
     return None
 
 
-def collect_environment(repo: Path) -> dict:
+def machine_record(machine=None) -> dict:
+    """environment["machine"]: the identity bench.machine detects, with its one-line description."""
+    from bench.machine import detect
+
+    machine = machine or detect()
+    return {**machine.to_dict(), "description": machine.describe()}
+
+
+def collect_environment(repo: Path, machine=None) -> dict:
+    """Provenance of a run; `machine` (a bench.machine.Machine) when the caller has detected it already."""
     return {
+        "machine": machine_record(machine),
         "git": git_info(repo),
         "python": platform.python_version(),
         "platform": platform.platform(),

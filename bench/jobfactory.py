@@ -61,6 +61,7 @@ def cell_job(suite: Suite, profile: Profile, variant: Variant, cell: PlannedCell
     common = dict(runtime=runtime_of_variant(suite, variant), artifact_dir=str(artifact_dir), device=profile.device,
                   threads=paths.threads, test_path=paths.split("test"), label_names=paths.label_names,
                   seed=suite.task.seed, gpu_isolation=suite.measure.gpu_isolation,
+                  cpu_isolation=suite.measure.cpu_isolation,
                   price_usd_per_kwh=profile.price_usd_per_kwh)
     return SCENARIOS[cell.scenario].make_job(suite, cell, common)
 

@@ -62,6 +62,7 @@ class CellJob:
     label_names: tuple[str, ...]
     seed: int
     gpu_isolation: str = "warn"  # off | warn | refuse (CUDA only)
+    cpu_isolation: str = "warn"  # off | warn | refuse (offline cells: other processes' CPU time, steal)
     price_usd_per_kwh: float | None = None
 
     @property

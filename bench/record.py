@@ -24,7 +24,9 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #   1 (until 2026-11): a cell stored one pooled `latency` dict; several processes were joined into it,
 #     with `process_sample_counts` and `process_warmup_counts` to cut them back.
 #   2 (2026-11-30): a cell stores `processes`, one dict per worker process (ProcessResult); the pooled
-#     `latency` is derived from them on load and no longer written.
+#     `latency` is derived from them on load and no longer written. A cell has `warnings` (what makes its
+#     figures weaker: no warm-up, a p99 from few samples, more threads than cores, a busy CPU or GPU);
+#     environment["machine"] and environment["profile_check"] say what it ran on and what it is priced as.
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")
@@ -41,7 +43,7 @@ class CellRecord:
     batch_size: int | None = None
     seq_len: int | None = None
     reason: str | None = None  # why failed or unsupported
-    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy
+    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy | cpu_busy
     error_tail: str | None = None  # last lines of the worker's output
     # derived, not stored: the pooled view of `processes` (results.pooled_latency): samples_ms, warmup_ms,
     # stopped_by, summary (ms), process_sample_counts, ... Given alone (schema 1, tests), it is cut into processes.
@@ -58,6 +60,7 @@ class CellRecord:
     started_at: str | None = None
     wall_s: float | None = None
     processes: tuple[ProcessResult, ...] = ()  # one per worker process, in the order they ran
+    warnings: tuple[str, ...] = ()  # what weakens this cell's figures, one sentence each (bench/cells.py)
 
     def __post_init__(self):
         self._validate()
@@ -83,6 +86,7 @@ class CellRecord:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "latency"}
         d["steps"] = list(self.steps)
         d["processes"] = [p.to_dict() for p in self.processes]
+        d["warnings"] = list(self.warnings)
         return d
 
     @classmethod
@@ -92,7 +96,8 @@ class CellRecord:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown fields {sorted(unknown)}")
-        return cls(**{**d, "steps": tuple(d.get("steps", ())), "processes": tuple(d.get("processes", ()))})
+        return cls(**{**d, "steps": tuple(d.get("steps", ())), "processes": tuple(d.get("processes", ())),
+                      "warnings": tuple(d.get("warnings", ()))})
 
 
 def cell_id(variant: str, scenario: str, batch_size: int | None = None, seq_len: int | None = None) -> str:

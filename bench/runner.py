@@ -24,11 +24,11 @@ from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, BenchError
 from bench.executors.base import Executor, Outcome
 from bench.executors.local import LocalExecutor
 from bench.record import CellRecord, RunRecord, cell_id, save_run
-from bench.runsetup import RunSetup, resolve_profile, resolve_threads, resume_run, start_run, utc_now
+from bench.runsetup import ProfileRequest, RunSetup, resolve_threads, resume_run, start_run, utc_now
 from bench.scenarios import SCENARIOS, PlannedCell
 from bench.scheduler import PendingCell, Scheduler
 
-__all__ = ["RunContext", "measure_all", "resolve_profile", "run_suite"]
+__all__ = ["ProfileRequest", "RunContext", "measure_all", "run_suite"]
 
 
 @dataclass
@@ -51,7 +51,8 @@ class RunContext:
 
     @property
     def machine(self) -> Machine:
-        return Machine(self.profile.device, self.threads, self.profile.name, self.profile.price_usd_per_hour)
+        usable = (self.record.environment.get("machine") or {}).get("usable_cores")
+        return Machine(self.profile.device, self.threads, self.profile.name, self.profile.price_usd_per_hour, usable)
 
     def save(self, **changes) -> None:
         self.record = dataclasses.replace(self.record, **changes)
@@ -159,10 +160,10 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _setup(suite_ref, profile_name, out_root, only, overrides, resume, console) -> RunSetup:
+def _setup(suite_ref, request: ProfileRequest, out_root, only, overrides, resume, console) -> RunSetup:
     if resume is None:
-        return start_run(suite_ref, profile_name, out_root, overrides, only, console)
-    if suite_ref or profile_name or overrides:
+        return start_run(suite_ref, request, out_root, overrides, only, console)
+    if suite_ref or request != ProfileRequest() or overrides:
         raise BenchError("--resume takes the suite, profile and settings from the run; give no SUITE, "
                          "--profile or --set with it")
     return resume_run(resume, only, console)
@@ -171,21 +172,30 @@ def _setup(suite_ref, profile_name, out_root, only, overrides, resume, console) 
 def _context(setup: RunSetup, console: Console, executor: Executor | None, resuming: bool) -> RunContext:
     suite, profile = setup.suite, setup.profile
     threads = resolve_threads(suite.measure.threads)
-    console.print(f"bench: suite [bold]{suite.name}[/] on profile [bold]{profile.name}[/] "
-                  f"({profile.instance}, ${profile.price_usd_per_hour}/h), {threads} threads -> {setup.run_dir}"
+    from bench.report.labels import header_line, pricing_label
+
+    console.print(f"bench: suite [bold]{suite.name}[/], {threads} threads -> {setup.run_dir}"
                   + (f" (resuming: {len(setup.record.cells)} cells already measured)" if resuming else ""),
                   soft_wrap=True)
+    console.print(header_line(setup.record), soft_wrap=True, markup=False)
+    if pricing_label(setup.record):
+        console.print(f"[bold red]{pricing_label(setup.record)}: every dollar figure of this run is labelled so",
+                      soft_wrap=True)
+    usable = (setup.record.environment.get("machine") or {}).get("usable_cores")
+    if usable and threads > usable:
+        console.print(f"[yellow]measure.threads = {threads} on {usable} usable cores: threads will wait for each "
+                      "other; every cell records a warning", soft_wrap=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=False)
     return RunContext(suite, profile, setup.run_dir, setup.data, setup.base_model_dir, setup.base_model_hash,
                       threads, console, progress, setup.record, executor or LocalExecutor())
 
 
-def run_suite(suite_ref: str | None, *, profile_name: str | None = None, out_root: Path = Path("results"),
+def run_suite(suite_ref: str | None, *, profile: ProfileRequest | None = None, out_root: Path = Path("results"),
               only: list[str] | None = None, overrides: list[str] | None = None, resume: Path | None = None,
               console: Console | None = None, executor: Executor | None = None) -> tuple[Path, int]:
     console = console or Console(stderr=True)
-    setup = _setup(suite_ref, profile_name, out_root, only, overrides, resume, console)
+    setup = _setup(suite_ref, profile or ProfileRequest(), out_root, only, overrides, resume, console)
     ctx = _context(setup, console, executor, resume is not None)
     ctx.save()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C

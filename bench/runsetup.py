@@ -14,12 +14,10 @@ from rich.console import Console
 from bench import artifacts
 from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile
 from bench.data import TaskData, load_task_data, write_split
-from bench.env import collect_environment
+from bench.env import collect_environment, environment_differences
 from bench.errors import BenchError, ConfigError
 from bench.record import RunRecord
 
-RESUME_CHECKED = ("cpu_model", "cpu_count", "gpu_name")
-RESUME_PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "peft", "tensorrt")
 SPLITS = ("train", "val", "test")
 
 
@@ -70,38 +68,47 @@ def select_variants(suite: Suite, only: list[str] | None, where: str) -> list[Va
     return [v for v in suite.variants if v.name in only]
 
 
-def resolve_profile(name: str | None, suite: Suite, env: dict, console: Console) -> Profile:
-    """A named profile; or `auto`: the CUDA profile matching this machine's GPU, else the suite's."""
-    if name != "auto":
-        return load_profile(name or suite.default_profile)
+@dataclass(frozen=True)
+class ProfileRequest:
+    """What the command line asks for: `--profile` (a name or path, `auto`, `local`; None: the suite's
+    default_profile), `--allow-profile-mismatch` and `--price-usd-per-hour` (for `local`)."""
+
+    name: str | None = None
+    allow_mismatch: bool = False
+    price_usd_per_hour: float | None = None
+
+
+def choose_run_profile(request: ProfileRequest, suite: Suite, machine, console: Console):
+    """The profile a new run is priced as, checked against the machine measured (bench.profile_match);
+    says in one line what `auto`/`local` or an allowed mismatch did. Raises ConfigError (exit 2)."""
     from bench.config import list_files
-    from bench.gpu import match_profile
+    from bench.profile_match import choose_profile
 
-    gpu = env.get("gpu_name")
-    if not gpu:
-        console.print(f"--profile auto: no NVIDIA GPU here; using the suite's profile {suite.default_profile}")
-        return load_profile(suite.default_profile)
-    found = match_profile(gpu, [load_profile(str(p)) for p in list_files("profiles")])
-    if found is None:
-        raise ConfigError("--profile auto", f"no profile in profiles/ matches the GPU '{gpu}' (by gpu_name_contains); "
-                          "add one with its price, or name a profile with --profile")
-    console.print(f"--profile auto: GPU '{gpu}' -> profile {found.name}")
-    return found
+    shipped = [load_profile(str(p)) for p in list_files("profiles")]
+    choice = choose_profile(request.name or suite.default_profile, machine, shipped, load_profile,
+                            allow_mismatch=request.allow_mismatch, price_usd_per_hour=request.price_usd_per_hour)
+    if choice.note:
+        colour = "yellow" if choice.status != "match" else "default"
+        console.print(f"[{colour}]{choice.note}[/]", soft_wrap=True)
+    if choice.profile.device == "cuda" and not machine.gpus:
+        raise ConfigError(f"--profile {choice.profile.name}", "this profile is for a CUDA GPU, and no NVIDIA GPU "
+                          "was found here (nvidia-smi); pick a CPU profile with --profile, or --profile auto")
+    return choice
 
 
-def start_run(suite_ref: str, profile_name: str | None, out_root: Path, overrides, only,
+def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides, only,
               console: Console) -> RunSetup:
     """A new run directory with the data split and the base model hashed; nothing measured yet."""
+    from bench.machine import detect
     from bench.models import resolve_base_model
     from bench.registry import load_suite
 
     suite, suite_path = load_suite(suite_ref, overrides)
-    env = collect_environment(REPO_ROOT)
-    profile = resolve_profile(profile_name, suite, env, console)
+    machine = detect()
+    choice = choose_run_profile(request, suite, machine, console)
+    profile = choice.profile
+    env = {**collect_environment(REPO_ROOT, machine), "profile_check": choice.to_dict()}
     variants = select_variants(suite, only, str(suite_path))
-    if profile.device == "cuda" and not env.get("gpu_name"):
-        raise ConfigError(f"profiles/{profile.name}.toml", "this profile is for a CUDA GPU, and no NVIDIA GPU "
-                          "was found here (nvidia-smi); pick a CPU profile with --profile")
     with console.status("loading and splitting the dataset"):
         data = load_task_data(suite.task, suite_path.parent)
     base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
@@ -121,10 +128,7 @@ def start_run(suite_ref: str, profile_name: str | None, out_root: Path, override
 def resume_refusal(before: dict, now: dict) -> str | None:
     """Why a run measured in environment `before` cannot be resumed in `now` (machine or package
     versions differ: its cells would not be comparable), or None."""
-    differ = [k for k in RESUME_CHECKED if now.get(k) != before.get(k)]
-    packages_before, packages_now = before.get("packages") or {}, now.get("packages") or {}
-    differ += [f"{p} {packages_before.get(p)} -> {packages_now.get(p)}" for p in RESUME_PACKAGES
-               if packages_now.get(p) != packages_before.get(p)]
+    differ = environment_differences(before, now)
     if not differ:
         return None
     return f"cannot resume here, the environment differs from the run's ({'; '.join(differ)}); start a new run instead"

@@ -10,6 +10,9 @@ from scipy import stats as scipy_stats
 
 PERCENTILES = (50, 90, 95, 99)
 HIGH_CV = 0.10  # a coefficient of variation above this gets a warning (pyperf's habit)
+# Below 100 samples the 99th percentile (linear interpolation, numpy's default) falls between the two
+# largest samples: it is the maximum, not an observed tail, and one slow call moves it.
+MIN_SAMPLES_FOR_P99 = 100
 
 
 def summarize_ms(samples_ms) -> dict:

@@ -16,6 +16,8 @@ from pathlib import Path
 from bench.errors import Unsupported
 
 PROGRESS_INTERVAL_S = 0.25
+# a cell refused because something else used the device (measure.gpu_isolation / cpu_isolation = "refuse")
+BUSY_KINDS = {"DeviceBusy": "device_busy", "CpuBusy": "cpu_busy"}
 
 
 def _redirect_output(log_path: str) -> None:
@@ -59,7 +61,7 @@ def main(conn, job, log_path: str) -> None:
         sys.stderr.flush()
         # host MemoryError and torch.cuda.OutOfMemoryError are out-of-memory failures, not bugs
         kind = ("oom" if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
-                else "device_busy" if type(e).__name__ == "DeviceBusy" else "exception")
+                else BUSY_KINDS.get(type(e).__name__, "exception"))
         conn.send(("error", f"{type(e).__name__}: {e}", kind))
     finally:
         conn.close()

@@ -29,8 +29,7 @@ def edit(old: str, new: str) -> str:
 def test_shipped_suites_and_profiles_validate():
     for name in ("default", "smoke"):
         suite, _ = load_suite(name)
-        assert suite.name == name
-        load_profile(suite.default_profile)
+        assert suite.name == name and suite.default_profile == "auto"
     for p in (REPO / "profiles").glob("*.toml"):
         assert load_profile(str(p)).price_usd_per_hour > 0
 
@@ -108,7 +107,10 @@ def run_cli(*args, cwd):
     (["run", "no-such-suite"], "no suite named 'no-such-suite'"),
     (["run", "smoke", "--profile", "no-such-profile"], "no profile named 'no-such-profile'"),
     (["run", "smoke", "--only", "nope"], "--only names variants not in the suite: nope"),
-    (["run", "smoke", "--profile", "aws-g5-xlarge"], "no NVIDIA GPU was found"),
+    (["run", "smoke", "--profile", "aws-g5-xlarge"], "this machine has no NVIDIA GPU, profile aws-g5-xlarge stands for"),
+    # no shipped CPU profile of today's machines is an Intel Sapphire Rapids: refused, naming both sides
+    (["run", "smoke", "--profile", "aws-c7i-large"], "is not what profile aws-c7i-large (AWS EC2 c7i.large) stands for"),
+    (["run", "smoke", "--profile", "aws-c7i-large", "--price-usd-per-hour", "0.1"], "prices the 'local' profile"),
     (["run", "smoke", "--set", "task.dataset=missing.csv"], "file not found"),
     (["run", "smoke", "--set", "measure.batch_sizes=[0]"], "measure.batch_sizes[0]"),
     (["report", "nowhere"], "not found"),

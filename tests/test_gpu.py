@@ -7,6 +7,7 @@ import os
 import sys
 import time
 import types
+from pathlib import Path
 
 import pytest
 
@@ -62,19 +63,28 @@ def test_missing_nvml_says_not_measured_and_why(monkeypatch):
     assert gpu.summarize_energy(None, "", 10, None, reason="no counter") == {"status": "not measured", "reason": "no counter"}
 
 
-def test_auto_profile_without_a_gpu_falls_back_to_the_suites(capsys):
+def test_auto_profile_picks_by_the_gpu_else_local_without_a_price():
+    import dataclasses
+
     from rich.console import Console
 
+    from bench.machine import Gpu, parse_cpuinfo
     from bench.registry import load_suite
-    from bench.runner import resolve_profile
+    from bench.runsetup import ProfileRequest, choose_run_profile
 
     suite, _ = load_suite("default")
-    assert resolve_profile("auto", suite, {"gpu_name": None}, Console(stderr=True)).name == "aws-c6a-large"
-    assert resolve_profile("auto", suite, {"gpu_name": "NVIDIA L4"}, Console(stderr=True)).name == "aws-g6-xlarge"
+    fixtures = Path(__file__).parent / "fixtures" / "machines"
+    zen3 = parse_cpuinfo((fixtures / "zen3-epyc-2vcpu.cpuinfo").read_text(), usable_cores=2, memory_mib=4096.0)
+    auto, console = ProfileRequest("auto"), Console(stderr=True)
+    assert choose_run_profile(auto, suite, zen3, console).profile.name == "aws-c6a-large"
+    l4 = dataclasses.replace(zen3, gpus=(Gpu("NVIDIA L4", 23034.0, "550.54"),))
+    assert choose_run_profile(auto, suite, l4, console).profile.name == "aws-g6-xlarge"
+    unknown = choose_run_profile(auto, suite, dataclasses.replace(zen3, gpus=(Gpu("Some GPU", 1.0, "1"),)), console)
+    assert (unknown.status, unknown.profile.device, unknown.profile.price_usd_per_hour) == ("local", "cuda", None)
     from bench.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="no profile in profiles/ matches the GPU 'Some GPU'"):
-        resolve_profile("auto", suite, {"gpu_name": "Some GPU"}, Console(stderr=True))
+    with pytest.raises(ConfigError, match="no NVIDIA GPU was found here"):
+        choose_run_profile(ProfileRequest("aws-g6-xlarge", allow_mismatch=True), suite, zen3, console)
 
 
 def fake_pynvml(energy_mj=(1_000_000, 1_250_000), others=(4242,), clocks=(1410, 1980)):

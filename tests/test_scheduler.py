@@ -93,7 +93,13 @@ def test_resume_is_refused_where_the_machine_or_packages_differ():
     assert resume_refusal(before, dict(before)) is None
     message = resume_refusal(before, {**before, "cpu_model": "Xeon", "packages": {"torch": "2.14.0"}})
     assert message == ("cannot resume here, the environment differs from the run's "
-                       "(cpu_model; torch 2.13.0 -> 2.14.0); start a new run instead")
+                       "(cpu_model: EPYC -> Xeon; torch: 2.13.0 -> 2.14.0); start a new run instead")
+    # where both record a machine identity, the message names the microarchitecture
+    zen3 = {"microarchitecture": "Zen 3", "cpu_model_name": "AMD EPYC 7R13", "isa": ["avx2"]}
+    zen5 = {"microarchitecture": "Zen 5", "cpu_model_name": "AMD EPYC 9R45",
+            "isa": ["avx2", "avx512", "avx512_vnni", "avx512_bf16"]}
+    message = resume_refusal({**before, "machine": zen3}, {**before, "machine": zen5})
+    assert "machine: Zen 3 (AMD EPYC 7R13, AVX2) -> Zen 5 (AMD EPYC 9R45, AVX-512, VNNI, BF16)" in message
 
 
 def test_scenarios_are_registered_in_measuring_order_and_once():

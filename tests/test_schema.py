@@ -36,7 +36,11 @@ def test_version_1_run_re_renders_the_same_report(tmp_path):
 
     shutil.copy(V1 / "run.json", tmp_path / "run.json")
     paths = write_report(tmp_path)
-    assert Path(paths["md"]).read_text() == (V1 / "report.md").read_text()
+    # every table of the report main 283c4ae wrote for this run, row for row (the header and the
+    # recommendation's wording have changed since: they now name the machine measured and the profile priced)
+    tables = [[line for line in Path(p).read_text().splitlines() if line.startswith("|")]
+              for p in (paths["md"], V1 / "report.md")]
+    assert tables[0] == tables[1] and len(tables[0]) > 10
 
 
 def test_version_1_run_saved_again_is_version_2_and_round_trips(tmp_path):

@@ -10,7 +10,8 @@ was priced as; `price_usd_per_hour` may be None for the `local` profile) and
 
 from __future__ import annotations
 
-NO_PRICE = "no price"
+from bench.cost import NO_PRICE
+
 NO_PRICE_HINT = "no price (give --price-usd-per-hour or a profile file)"
 CHECK_STATUSES = ("match", "mismatch_allowed", "local", "unchecked")
 

@@ -95,7 +95,7 @@ def build_view(run: RunRecord) -> dict:
         plan = {"qps": target, "p99_ms": run.suite["slo"]["p99_ms"], "rows": make_plan([run], target, run.suite["slo"]["p99_ms"])}
     return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plan": plan,
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
-            "rec": rec, "rec_text": recommendation_text(rec, run), "failed": failed,
+            "rec": rec, "warnings": cell_warnings(run), "rec_text": recommendation_text(rec, run), "failed": failed,
             "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows),
             "fmt": fmt, "cell": cell, "money": money, "header": header_line(run), "warning": mismatch_warning(run),
             "pricing_label": pricing_label(run), "priced": has_price(run.profile)}
@@ -111,6 +111,15 @@ def not_measured(run: RunRecord) -> list[dict]:
                                       {"variant": c.variant, "status": c.status, "reason": c.reason, "cells": []})
             group["cells"].append(c.cell_id.removeprefix(f"{c.variant}/"))
     return list(groups.values())
+
+
+def cell_warnings(run: RunRecord) -> list[dict]:
+    """Every cell warning once, with the cells it covers: {"warning": text, "cells": [cell ids]}."""
+    groups: dict[str, list[str]] = {}
+    for c in run.cells:
+        for w in c.warnings:
+            groups.setdefault(w, []).append(c.cell_id)
+    return [{"warning": w, "cells": cells} for w, cells in groups.items()]
 
 
 def trainings(run: RunRecord) -> list[dict]:
@@ -188,6 +197,8 @@ def markdown(view: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {t['step']} | {', '.join(t['used_by'])} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
                   f"{t['peak_rss_mib']:.0f} | {money(t, 'cost_usd', '.5f')} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
+    if view["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {w['warning']} ({', '.join(w['cells'])})" for w in view["warnings"]]
     if view["failed"]:
         lines += ["", "## Not measured", ""] + [f"- **{g['variant']}** ({', '.join(g['cells'])}): **{g['status']}**: "
                                                  f"{g['reason']}" for g in view["failed"]]

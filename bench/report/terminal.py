@@ -40,6 +40,8 @@ def print_summary(run_dir: Path, console: Console) -> None:
         colour = "red" if g["status"] == "failed" else "yellow"
         console.print(f"[{colour}]{escape(g['variant'])}[/] ({escape(', '.join(g['cells']))}): {g['status']}: "
                       f"{escape(g['reason'] or '')}")
+    for w in view["warnings"]:
+        console.print(f"[yellow]warning[/]: {escape(w['warning'])} ({escape(', '.join(w['cells']))})")
     print_speedups(view, console)
     print_servers(view, console)
     console.print(view["rec_text"].replace("**", ""))

@@ -56,3 +56,14 @@ def isolation_check(job: CellJob, when: str) -> dict:
 
     others = other_gpu_processes()
     return {"others": others, "warning": check_isolation(job.gpu_isolation, others, when)}
+
+
+CPU_WINDOW_BEFORE_S = 0.5  # how long the CPU is watched, idle, before an offline cell's session loads
+
+
+def cpu_isolation(policy: str, load) -> dict:
+    """A bench.cpuload.CpuLoad as the record keeps it, with its warning (policy `warn`); raises
+    CpuBusy (policy `refuse`) where other processes or steal took the CPU."""
+    from bench.cpuload import check_cpu_isolation
+
+    return {**load.to_dict(), "warning": check_cpu_isolation(policy, load)}

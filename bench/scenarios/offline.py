@@ -8,7 +8,9 @@ is visible, and the end-to-end latency with host-to-device and device-to-host co
 
 from __future__ import annotations
 
-from bench.cost import throughput_samples_per_s
+import os
+
+from bench.cost import throughput_samples_per_s, usd_per_million_text
 from bench.jobspec import OfflineJob, StopRule
 from bench.results import ProcessResult, pooled_latency
 from bench.scenarios.base import PlannedCell, Scenario, register_scenario
@@ -88,8 +90,21 @@ def _isolation_during(isolation: dict, gpu: dict | None) -> dict:
     return {"others": others, "warning": check_isolation(isolation["policy"], others, "during the timed region")}
 
 
+def _cpu_before(job: OfflineJob) -> dict | None:
+    """The CPU over a short idle window before the cell (this worker sleeps; its parent, the bench
+    runner, and its tree are not "others"); None where measure.cpu_isolation is off."""
+    from bench.cpuload import measure_window
+    from bench.scenarios.common import CPU_WINDOW_BEFORE_S, cpu_isolation
+
+    if job.cpu_isolation == "off":
+        return None
+    return cpu_isolation(job.cpu_isolation, measure_window(CPU_WINDOW_BEFORE_S, "before", os.getppid()))
+
+
 def run(job: OfflineJob, progress) -> ProcessResult:
+    from bench import cpuload
     from bench.scenarios.common import (
+        cpu_isolation,
         cuda_memory,
         host_memory,
         isolation_check,
@@ -99,7 +114,8 @@ def run(job: OfflineJob, progress) -> ProcessResult:
     from bench.timing import REFERENCE_WORKLOAD, DeviceClock
 
     cuda = job.device == "cuda"
-    isolation = {"policy": job.gpu_isolation, "before": isolation_check(job, "before the cell")} if cuda else None
+    isolation = {"policy": job.gpu_isolation, "before": isolation_check(job, "before the cell")} if cuda else {}
+    cpu_before = _cpu_before(job)
     session = load_session(job)
     peak_rss_after_load = host_memory()["peak_rss_mib"]
     test, tokenizer = load_test_split(job)
@@ -107,7 +123,11 @@ def run(job: OfflineJob, progress) -> ProcessResult:
     prepared = [session.prepare(e) for e in encoded]
     label = f"timing bs={job.batch_size} seq={job.seq_len}"
     progress(label, 0, 1)
+    first = cpuload.read(os.getppid()) if job.cpu_isolation != "off" else None
     samples, monitor = _timed(session, prepared, job.stop_rule, cuda)
+    if first is not None:
+        isolation["cpu"] = {"policy": job.cpu_isolation, "before": cpu_before,
+                            "during": cpu_isolation(job.cpu_isolation, cpuload.window_since(first, "during", os.getppid()))}
     inferences = job.batch_size * (len(samples.samples_ns) + len(samples.warmup_ns))  # the monitor saw warm-up too
     gpu, energy = _energy(monitor, inferences, job.price_usd_per_kwh)
     cuda_fields = {}
@@ -121,7 +141,7 @@ def run(job: OfflineJob, progress) -> ProcessResult:
     return ProcessResult(
         unit="ms per batch", samples_ms=tuple(samples.samples_ms), warmup_ms=tuple(samples.warmup_ms),
         stopped_by=samples.stopped_by, reference_ms=tuple(samples.reference_ms), reference_workload=REFERENCE_WORKLOAD,
-        **cuda_fields, energy=energy, isolation=isolation, runtime_info=session.describe(),
+        **cuda_fields, energy=energy, isolation=isolation or None, runtime_info=session.describe(),
         memory={**host_memory(), "peak_rss_after_load_mib": peak_rss_after_load, **cuda_memory(gpu)})
 
 
@@ -160,7 +180,7 @@ def pool(results: list[ProcessResult], job: OfflineJob) -> dict:
         return {**out, "memory": results[0].memory, "energy": results[0].energy, "isolation": results[0].isolation}
     isolation = None
     if any(r.isolation for r in results):
-        isolation = {"policy": results[0].isolation["policy"], "processes": [r.isolation for r in results]}
+        isolation = {"policy": (results[0].isolation or {}).get("policy"), "processes": [r.isolation for r in results]}
     return {**out, "memory": _max_memory(results), "isolation": isolation,
             "energy": _summed_energy([r.energy for r in results], job.price_usd_per_kwh)}
 
@@ -169,7 +189,8 @@ def isolation_warnings(isolation: dict | None) -> list[str]:
     """The device-isolation warnings of a cell (one process, or several under `processes`)."""
     if not isolation:
         return []
-    checks = isolation.get("processes") or [isolation]
+    checks = [c for c in isolation.get("processes") or [isolation] if c]
+    checks += [c["cpu"] for c in list(checks) if c.get("cpu")]  # the CPU's state, beside the GPU's
     return [check[when]["warning"] for check in checks for when in ("before", "during", "after")
             if (check.get(when) or {}).get("warning")]
 
@@ -195,7 +216,7 @@ def echo(cell) -> str:
     if lat.get("end_to_end"):
         gpu += f"  end-to-end p50 {summarize_ms(lat['end_to_end']['samples_ms'])['p50']:.3f} ms"
     line = (f"[green]ok[/]          {cell.cell_id}: p50 {s['p50']:.2f} ms  p99 {s['p99']:.2f} ms  "
-            f"{cell.throughput_samples_per_s:.1f}/s  ${cell.cost['usd_per_million']:.3f}/1M{gpu}"
+            f"{cell.throughput_samples_per_s:.1f}/s  {usd_per_million_text(cell.cost['usd_per_million'])}{gpu}"
             f"{_spread(s, len(lat.get('process_sample_counts') or []))}")
     return "\n".join([line] + [f"[yellow]            {w}" for w in isolation_warnings(cell.isolation)])
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from bench.cost import throughput_samples_per_s
+from bench.cost import throughput_samples_per_s, usd_per_million_text
 from bench.jobspec import ServerJob, ServerSettings, StopRule
 from bench.results import ProcessResult
 from bench.scenarios.base import PlannedCell, Scenario, register_scenario, single_process
@@ -139,7 +139,7 @@ def echo(cell) -> str:
     s = summarize_ms(cell.latency["samples_ms"])
     return (f"[green]ok[/]          {cell.cell_id}: {best['max_qps']:.1f} QPS at p99 {s['p99']:.1f} ms "
             f"(max batch {best['max_batch_size']}, delay {best['max_queue_delay_ms']:g} ms)  "
-            f"${cell.cost['usd_per_million']:.3f}/1M")
+            f"{usd_per_million_text(cell.cost['usd_per_million'])}")
 
 
 SERVER = register_scenario(Scenario("server", plan_cells, make_job, run, single_process, echo))
