@@ -62,7 +62,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "bench", "tests", "noxfile.py")
+    session.run("ruff", "check", "bench", "tests", "benchmarks", "noxfile.py")
 
 
 def _newest_run(suite: str) -> str:

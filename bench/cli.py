@@ -106,8 +106,8 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
 
 def _verify_cheapest(runs, run_dirs, rows, qps: float, p99_ms: float, out: Path, console) -> dict:
     """--verify: serve the top feasible row's variant at one replica's share of `qps` here, and print it."""
-    from bench.plan import verify_row
     from bench.report.plan_terminal import print_verification
+    from bench.verify import verify_row
 
     top = next((r for r in rows if r.feasible), None)
     if top is None:

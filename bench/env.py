@@ -165,7 +165,7 @@ def isa_summary(isa) -> list[str]:
 def machine_summary(machine: dict) -> str:
     """"Zen 5 (AMD EPYC 9R45, AVX-512, VNNI, BF16)": microarchitecture, CPU model, ISA features."""
     model = re.sub(r"\((R|TM|tm)\)|(\s+\d+-Core)?\s+Processor\b", "", str(machine.get("cpu_model_name") or "unknown CPU"))
-    inside = ", ".join([" ".join(model.split())] + isa_summary(machine.get("isa")))
+    inside = ", ".join([" ".join(model.split()), *isa_summary(machine.get("isa"))])
     return f"{machine.get('microarchitecture') or 'unknown microarchitecture'} ({inside})"
 
 

@@ -6,8 +6,16 @@ bench) and re-exported here; import every error from this module.
 
 from bench.config import EXIT_BAD_INPUT, BenchError, ConfigError
 
-__all__ = ["EXIT_OK", "EXIT_FAILED_CELLS", "EXIT_BAD_INPUT", "BenchError", "ConfigError", "DataError",
-           "ResultsError", "Unsupported"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED_CELLS",
+    "EXIT_OK",
+    "BenchError",
+    "ConfigError",
+    "DataError",
+    "ResultsError",
+    "Unsupported",
+]
 
 EXIT_OK = 0
 EXIT_FAILED_CELLS = 3  # the run finished, but some cells are `failed`

@@ -63,7 +63,7 @@ def sparkline(values) -> str:
     lo, hi = np.nanmin(x), np.nanmax(x)
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
         return SPARK[3] * len(x)
-    return "".join(SPARK[int(round((v - lo) / (hi - lo) * (len(SPARK) - 1)))] for v in x)
+    return "".join(SPARK[round((v - lo) / (hi - lo) * (len(SPARK) - 1))] for v in x)
 
 
 def load_series(suite_dir: Path, profile: str | None) -> tuple[dict[tuple[str, str], dict[str, float]], list[str]]:

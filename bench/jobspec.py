@@ -84,7 +84,7 @@ class OfflineJob(CellJob):
     settings_kept: ClassVar[tuple[str, ...]] = ("stop_rule",)
     batch_size: int = 1
     seq_len: int = 128
-    stop_rule: StopRule = StopRule(warmup_iterations=5, min_iterations=20, min_duration_s=2.0, max_duration_s=60.0)
+    stop_rule: StopRule = StopRule(warmup_iterations=5, min_iterations=20, min_duration_s=2.0, max_duration_s=60.0)  # noqa: RUF009 (frozen, safe to share)
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ class RunRecord:
 
     def with_cell(self, cell: CellRecord) -> RunRecord:
         kept = tuple(c for c in self.cells if c.cell_id != cell.cell_id)
-        return dataclasses.replace(self, cells=kept + (cell,))
+        return dataclasses.replace(self, cells=(*kept, cell))
 
     def cell(self, cid: str) -> CellRecord | None:
         return next((c for c in self.cells if c.cell_id == cid), None)

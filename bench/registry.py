@@ -24,7 +24,7 @@ from bench.specs import DEFAULT_RUNTIME_FOR_FORMAT, ROOT_STEP, RUNTIMES, STEPS  
 
 def load_all() -> None:
     """Import every step and runtime module so that the registry is complete."""
-    import bench.runtimes  # noqa: F401
+    import bench.runtimes
     import bench.steps  # noqa: F401
 
 

@@ -58,7 +58,7 @@ def choose(head_scores, ffn_scores, heads_fraction: float, ffn_fraction: float) 
     import torch
 
     flat = torch.cat(head_scores)
-    n_prune = int(round(heads_fraction * flat.numel()))
+    n_prune = round(heads_fraction * flat.numel())
     order = torch.argsort(flat)  # least important first
     sizes = [len(s) for s in head_scores]
     owner = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
@@ -78,7 +78,7 @@ def choose(head_scores, ffn_scores, heads_fraction: float, ffn_fraction: float) 
         start += size
     keep_ffn = []
     for s in ffn_scores:
-        k = max(1, int(round((1 - ffn_fraction) * s.numel())))
+        k = max(1, round((1 - ffn_fraction) * s.numel()))
         keep_ffn.append(sorted(torch.topk(s, k).indices.tolist()))
     return keep_heads, keep_ffn
 

@@ -84,7 +84,7 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
             progress(description, step, total)
     model.eval()
     return {"wall_s": wall_clock_s() - t0, "steps": total, "epochs": total / steps_per_epoch,
-            "examples_seen": min(total * settings.batch_size, int(math.ceil(settings.epochs * n))),
+            "examples_seen": min(total * settings.batch_size, math.ceil(settings.epochs * n)),
             "learning_rate": learning_rate, "peak_rss_mib": peak_rss_mib(), "loss_curve": losses,
             "batching": f"length-grouped (groups of {MEGABATCH} batches), padded to the longest in each batch",
             "trainable_parameters": sum(p.numel() for p in params), "determinism": seeds}

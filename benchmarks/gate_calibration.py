@@ -26,11 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from remeasure import remeasure  # noqa: E402
+from remeasure import remeasure
 
-from bench import compare as cmp  # noqa: E402
-from bench.config import Gate  # noqa: E402
-from bench.record import load_run  # noqa: E402
+from bench import compare as cmp
+from bench.config import Gate
+from bench.record import load_run
 
 METRICS = ("p50_ms", "p99_ms", "throughput_per_s")
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import launcher  # noqa: E402
-from bench.jobfactory import stored_cell_job  # noqa: E402
-from bench.jobspec import OfflineJob, StopRule  # noqa: E402
-from bench.record import RunRecord  # noqa: E402
+from bench import launcher
+from bench.jobfactory import stored_cell_job
+from bench.jobspec import OfflineJob, StopRule
+from bench.record import RunRecord
 
 
 def offline_job(run: RunRecord, run_dir: Path, cell) -> OfflineJob:

@@ -28,13 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from remeasure import remeasure  # noqa: E402
+from remeasure import remeasure
 
-from bench.cost import throughput_samples_per_s  # noqa: E402
-from bench.env import cpu_info  # noqa: E402
-from bench.record import load_run, write_atomic  # noqa: E402
-from bench.report.pareto import pareto_front  # noqa: E402
-from bench.report.rows import quality_by_variant, reference_variant  # noqa: E402
+from bench.cost import throughput_samples_per_s
+from bench.env import cpu_info
+from bench.record import load_run, write_atomic
+from bench.report.pareto import pareto_front
+from bench.report.rows import quality_by_variant, reference_variant
 
 TARGETS = {"int8": 1.8, "distilled": 1.8, "bf16": 3.0}
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")

@@ -165,7 +165,7 @@ def test_gate_overrides_are_validated_and_name_their_option():
     assert cmp.gate_for(snap, {"alpha": 0.05, "correction": None}) == Gate(max_slowdown=0.2, alpha=0.05)
     with pytest.raises(BenchError, match="--correction 'bonferroni'"):
         cmp.gate_for(snap, {"correction": "bonferroni"})
-    with pytest.raises(BenchError, match="--alpha 0.7"):
+    with pytest.raises(BenchError, match=r"--alpha 0\.7"):
         cmp.gate_for(snap, {"alpha": 0.7})
     with pytest.raises(BenchError, match=r"run-x: gate\.alpha"):
         cmp.gate_for({"gate": {"alpha": 2}}, source="run-x")

@@ -95,7 +95,7 @@ def test_bad_profile_price(tmp_path):
     text = (REPO / "profiles" / "aws-c7a-large.toml").read_text().replace(
         f"price_usd_per_hour = {good['price_usd_per_hour']}", "price_usd_per_hour = -1")
     (d / "neg.toml").write_text(text)
-    with pytest.raises(ConfigError, match="price_usd_per_hour.*greater than 0"):
+    with pytest.raises(ConfigError, match=r"price_usd_per_hour.*greater than 0"):
         load_profile(str(d / "neg.toml"))
 
 

@@ -72,7 +72,7 @@ def test_isolation_policies():
     assert check_cpu_isolation("off", busy) is None
     warning = check_cpu_isolation("warn", busy)
     assert "other processes used 50% of the 2 usable cores" in warning and "pid 4242 stress" in warning
-    with pytest.raises(CpuBusy, match='measure.cpu_isolation = "refuse"'):
+    with pytest.raises(CpuBusy, match=r'measure\.cpu_isolation = "refuse"'):
         check_cpu_isolation("refuse", busy)
     assert "steal time 20%" in check_cpu_isolation("warn", _load(steal_pct=20.0))
     with pytest.raises(ValueError, match="not one of off, warn, refuse"):

@@ -78,7 +78,7 @@ def test_bad_data_is_rejected_with_the_reason(tmp_path, text, words):
 def test_non_utf8_bytes_say_which_encoding(tmp_path):
     p = tmp_path / "latin.csv"
     p.write_bytes(rows(30).encode() + "caf\xe9,a\n".encode("latin-1"))
-    with pytest.raises(DataError, match="task.encoding"):
+    with pytest.raises(DataError, match=r"task\.encoding"):
         load_task_data(Task(dataset=str(p)), tmp_path)
     d = load_task_data(Task(dataset=str(p), encoding="latin-1"), tmp_path)
     assert d.cleaning["rows_kept"] == 31

@@ -128,8 +128,8 @@ def test_cells_csv_matches_the_record(smoke_run):
 
 
 def test_second_run_reuses_cached_artifacts_and_report_rerenders(smoke_run):
-    done, out, cmd, env = smoke_run
-    again = subprocess.run(cmd + ["--only", "onnx", "--set", "measure.processes=2"], capture_output=True, text=True,
+    _done, out, cmd, env = smoke_run
+    again = subprocess.run([*cmd, "--only", "onnx", "--set", "measure.processes=2"], capture_output=True, text=True,
                            timeout=600, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     dirs = sorted((out / "smoke").iterdir())

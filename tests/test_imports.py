@@ -64,7 +64,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return [*path[path.index(nxt):], nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()
@@ -104,3 +104,48 @@ def test_config_and_cli_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"importing bench.config and bench.cli imported {out.stdout.strip()}"
+
+
+# STYLE.md's two wings: the reading wing (reports, plan, compare, history) works from run.json alone and
+# never reaches the measuring wing (workers, runtimes, steps, training, scheduling), not even lazily.
+READING_WING = ("bench.report", "bench.plan", "bench.compare", "bench.history")
+MEASURING_WING = ("bench.runner", "bench.runsetup", "bench.scheduler", "bench.cells", "bench.artifact_chain",
+                  "bench.jobfactory", "bench.jobs", "bench.worker", "bench.launcher", "bench.executors",
+                  "bench.scenarios", "bench.steps", "bench.runtimes", "bench.train", "bench.surgery",
+                  "bench.models", "bench.evaluate", "bench.verify", "bench.artifacts")
+
+
+def _in(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_reading_wing_never_reaches_the_measuring_wing():
+    graph = import_graph()
+    readers = [m for m in graph if _in(m, READING_WING)]
+    assert "bench.report.render" in readers and "bench.compare.judge" in readers
+    crossings = {m: sorted(x for x in reachable(graph, m) if _in(x, MEASURING_WING)) for m in readers}
+    crossings = {m: xs for m, xs in crossings.items() if xs}
+    assert not crossings, f"reading-wing modules reach the measuring wing: {crossings}"
+
+
+def test_readme_layout_lists_every_module():
+    """README's Layout names every module and package of bench/ (and nothing that is not there)."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    layout = text[text.index("## Layout"):text.index("## Development")]
+    named = set(re.findall(r"bench/[\w/]+(?:\.py|/)", layout))
+    on_disk = {f"bench/{p.relative_to(PACKAGE).as_posix()}" for p in PACKAGE.rglob("*.py")
+               if p.parent == PACKAGE and p.name not in ("__init__.py", "__main__.py")}
+    on_disk |= {f"bench/{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert named == on_disk, f"missing from README: {sorted(on_disk - named)}; not in bench/: {sorted(named - on_disk)}"

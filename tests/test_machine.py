@@ -71,7 +71,7 @@ def test_nvidia_smi_and_h100_describe():
     assert parse_nvidia_smi("NVIDIA L4, 23034 MiB, 535.1") == (Gpu("NVIDIA L4", 23034.0, "535.1"),)
     m = fixture_machine("spr-xeon-8488c-2vcpu", H100_GPUS)
     assert m.describe().endswith(", 8x NVIDIA H100 80GB HBM3 (80 GiB, driver 550.54.15)")
-    with pytest.raises(ValueError, match="expected name, memory.total, driver_version"):
+    with pytest.raises(ValueError, match=r"expected name, memory\.total, driver_version"):
         parse_nvidia_smi("NVIDIA H100 80GB HBM3, 81559")
 
 

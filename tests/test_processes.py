@@ -155,7 +155,7 @@ def _disturbed_run(rng, processes, shift=1.0, disturbed=2):
     run = _run(rng, processes, shift=shift, process_sd=0.02, n=50)
     counts = run["process_sample_counts"]
     slow = rng.choice(processes, disturbed, replace=False)
-    start = np.cumsum([0] + counts)
+    start = np.cumsum([0, *counts])
     samples = np.asarray(run["samples_ms"])
     for k in slow:
         samples[start[k]:start[k + 1]] *= rng.uniform(1.2, 1.5)

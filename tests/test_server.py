@@ -23,11 +23,11 @@ class VirtualServer:
         return self.now_ns
 
     def sleep(self, s: float) -> None:
-        self.now_ns += max(1, int(round(s * 1e9)))
+        self.now_ns += max(1, round(s * 1e9))
 
     def run_batch(self, first: int, count: int) -> None:
         self.batches.append(count)
-        self.now_ns += int(round(self.service_s(count) * 1e9))
+        self.now_ns += round(self.service_s(count) * 1e9)
 
     def serve(self, arrivals, policy, **kw):
         return serve_open_loop(self.run_batch, arrivals, policy, clock=self.clock, sleep=self.sleep, **kw)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import variant_speedups as vs  # noqa: E402
+import variant_speedups as vs
 
 NO_BF16 = {"amx_bf16": False, "avx512_bf16": False}
 

@@ -222,12 +222,12 @@ def test_lora_trains_few_parameters(zoo):
 
 def test_pruned_removes_heads_and_neurons(zoo):
     _, parent = zoo.build(("full",))
-    path, info = zoo.build(("full", "pruned"), PRUNED)
+    _path, info = zoo.build(("full", "pruned"), PRUNED)
     assert sum(info["pruned"]["heads_per_layer"]) == 4  # 2 layers x 4 heads, half kept
     assert info["pruned"]["ffn_per_layer"] == [32, 32]
     assert info["parameters"] < parent["parameters"]
     # the pruned artifact also exports to ONNX (heads per layer read from the graph)
-    onnx_path, onnx_info = zoo.build(("full", "pruned", "onnx"))
+    _onnx_path, onnx_info = zoo.build(("full", "pruned", "onnx"))
     assert onnx_info["max_abs_logit_diff_vs_parent"] < 1e-3
 
 
@@ -302,4 +302,4 @@ def test_cuda_cell_has_host_event_and_end_to_end_timings_and_gpu_memory(zoo, cha
         assert r.memory["gpu_max_reserved_mib"] >= r.memory["gpu_max_allocated_mib"]
     assert r.isolation["policy"] == "warn" and "before" in r.isolation and "after" in r.isolation
     energy = r.energy
-    assert energy["status"] == "ok" and energy["energy_per_inference_j"] > 0 or energy.get("reason")
+    assert (energy["status"] == "ok" and energy["energy_per_inference_j"] > 0) or energy.get("reason")

@@ -191,7 +191,7 @@ def markdown(view: dict) -> str:
         plan = view["plan"]
         lines += [""] + ["#" + x if x.startswith("# ") else x for x in
                          plan_markdown(plan["rows"], plan["qps"], plan["p99_ms"], 0.0, 730.0).splitlines()]
-    lines += ["", "## All cells", ""] + _md_table(view["rows"], view["columns"])
+    lines += ["", "## All cells", "", *_md_table(view["rows"], view["columns"])]
     if view["trainings"]:
         lines += ["", "## Training", "", "| step | used by | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
                   "|---|---|---|---|---|---|---|---|"]
