@@ -129,8 +129,11 @@ def machine_record(machine=None) -> dict:
     """environment["machine"]: the identity bench.machine detects, with its one-line description."""
     from bench.machine import detect
 
+    import json
+
     machine = machine or detect()
-    return {**machine.to_dict(), "description": machine.describe()}
+    # as run.json will hold it (lists, not tuples), so a live record compares equal to a stored one
+    return json.loads(json.dumps({**machine.to_dict(), "description": machine.describe()}))
 
 
 def collect_environment(repo: Path, machine=None) -> dict:
@@ -170,7 +173,9 @@ def machine_summary(machine: dict) -> str:
 
 
 def _machine_identity(machine: dict) -> tuple:
-    return tuple(sorted(v) if isinstance(v, list) else v for v in (machine.get(k) for k in CHECKED_MACHINE_KEYS))
+    # a live identity holds tuples, a stored one (JSON) lists: compare them as sorted tuples
+    return tuple(tuple(sorted(v)) if isinstance(v, list | tuple) else v
+                 for v in (machine.get(k) for k in CHECKED_MACHINE_KEYS))
 
 
 def _machine_difference(a: dict, b: dict) -> list[str]:

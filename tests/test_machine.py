@@ -188,3 +188,17 @@ def test_choose_profile_auto_and_local():
     assert priced.profile.price_usd_per_hour == 0.2 and "$0.2/h" in priced.note
     with pytest.raises(ConfigError, match="prices the 'local' profile"):
         choose_profile("aws-c6a-large", zen3, shipped_profiles(), load_profile, price_usd_per_hour=0.2)
+
+
+def test_a_stored_machine_record_compares_equal_to_the_live_one():
+    """--resume and compare must not refuse the machine a run was measured on (tuples vs JSON lists)."""
+    import json
+
+    from bench.env import environment_differences, machine_record
+
+    live = {"machine": machine_record(fixture_machine("zen5-epyc-9r45-2vcpu"))}
+    stored = json.loads(json.dumps(live))
+    raw = {"machine": {**fixture_machine("zen5-epyc-9r45-2vcpu").to_dict()}}  # tuples, as before JSON
+    assert environment_differences(stored, live) == [] == environment_differences(stored, raw)
+    zen3 = {"machine": machine_record(fixture_machine("zen3-epyc-2vcpu"))}
+    assert environment_differences(stored, zen3)[0].startswith("machine: Zen 5 (AMD EPYC 9R45")
