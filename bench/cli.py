@@ -27,7 +27,7 @@ def _console():
 @app.command()
 def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")] = None,
         profile: Annotated[str | None, typer.Option(help="Hardware profile name or path; auto: the shipped profile matching this machine, else 'local'; local: this machine at --price-usd-per-hour (or no price). Default: the suite's default_profile.")] = None,
-        allow_profile_mismatch: Annotated[bool, typer.Option(help="Measure here although the machine is not what --profile stands for; every dollar figure then says 'measured on ..., priced as ...'.")] = False,
+        allow_profile_mismatch: Annotated[bool, typer.Option("--allow-profile-mismatch", help="Measure here although the machine is not what --profile stands for; every dollar figure then says 'measured on ..., priced as ...'.")] = False,
         price_usd_per_hour: Annotated[float | None, typer.Option(help="The price of this machine for the 'local' profile (--profile local or auto without a match), USD per hour.", min=0.0)] = None,
         out: Annotated[Path, typer.Option(help="Root folder for run directories.")] = Path("results"),
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
