@@ -218,6 +218,9 @@ def test_lora_trains_few_parameters(zoo):
     path, info = zoo.build(("lora",), LORA)
     assert read_artifact_info(path)["kind"] == "lora"
     assert info["train"]["trainable_parameters"] < 0.5 * info["base_parameters"]
+    targets = info["lora_targets"]  # every linear layer of both encoder layers, and the pooler
+    assert targets["source"].startswith("default") and targets["layer_names"] == ["dense", "key", "query", "value"]
+    assert targets["adapted_modules"] == 2 * 6 + 1 and targets["trainable_parameters"] == info["train"]["trainable_parameters"]
 
 
 def test_pruned_removes_heads_and_neurons(zoo):
