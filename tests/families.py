@@ -76,3 +76,25 @@ def save_tiny_model(name: str, words: list[str], out: Path, seed: int = 0) -> Pa
     torch.manual_seed(seed)
     AutoModelForSequenceClassification.from_config(config).save_pretrained(out, safe_serialization=True)
     return out
+
+
+def support_table() -> str:
+    """README's family table, from the registries that decide it: the ORT optimizer map of the onnx step,
+    the layouts structured pruning knows, and the families it refuses with their reason.
+    `python -m tests.families` prints it; tests/test_variants.py checks README.md holds it."""
+    from bench.steps.onnx_export import ORT_OPTIMIZER_MODEL_TYPE
+    from bench.surgery import LAYOUTS, NOT_PRUNABLE
+
+    lines = ["| family | full, lora, merge, bf16 | onnx (ORT transformer optimizer) | int8 | pruned | distilled |",
+             "|---|---|---|---|---|---|"]
+    for name in FAMILIES:
+        t = FAMILIES[name].model_type
+        ort = f"yes, as `{ORT_OPTIMIZER_MODEL_TYPE[t]}`" if t in ORT_OPTIMIZER_MODEL_TYPE else "plain export"
+        pruned = ("KV groups + MLP channels" if LAYOUTS[t].grouped else "heads + FFN neurons") if t in LAYOUTS \
+            else f"unsupported: {NOT_PRUNABLE[t]}"
+        lines.append(f"| {name} | yes | {ort} | yes | {pruned} | yes |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(support_table())
