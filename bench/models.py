@@ -126,7 +126,7 @@ def load_pruned(directory: Path, pruned: dict, *, attn_implementation: str | Non
     if attn_implementation:
         config._attn_implementation = attn_implementation
     model = AutoModelForSequenceClassification.from_config(config)
-    resize_to(model, pruned["heads_per_layer"], pruned["ffn_per_layer"])
+    resize_to(model, pruned)
     state = load_file(str(directory / "model.safetensors"))
     model.load_state_dict(state, strict=True)
     dtype = next(iter(state.values())).dtype

@@ -96,6 +96,15 @@ def choose_run_profile(request: ProfileRequest, suite: Suite, machine, console: 
     return choice
 
 
+def check_lora_targets(suite, variants, base_model_dir: Path, suite_path: str) -> None:
+    """A suite's steps.lora.target_modules must name layers of this base model (exit 2 before anything is written)."""
+    from bench.registry import resolve_variant
+    from bench.steps.lora import check_suite_targets
+
+    if any("lora" in resolve_variant(suite, v).steps for v in variants):
+        check_suite_targets(suite.steps.get("lora", {}).get("target_modules"), base_model_dir, suite_path)
+
+
 def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides, only,
               console: Console) -> RunSetup:
     """A new run directory with the data split and the base model hashed; nothing measured yet."""
@@ -112,6 +121,7 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
     with console.status("loading and splitting the dataset"):
         data = load_task_data(suite.task, suite_path.parent)
     base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
+    check_lora_targets(suite, variants, base_model_dir, str(suite_path))
     with console.status("hashing the base model"):
         base_hash = artifacts.model_dir_hash(base_model_dir)
     run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])

@@ -18,6 +18,8 @@ from bench.jobspec import BuildJob, OfflineJob, StopRule
 from bench.models import load_tokenizer, read_artifact_info
 from bench.registry import DEFAULT_RUNTIME_FOR_FORMAT, RUNTIMES, STEPS, load_all, load_suite
 from bench.scenarios import offline as offline_scenario
+from tests.conftest import tiny_texts
+from tests.families import FAMILIES, save_tiny_model
 
 load_all()
 FINETUNE = FineTune(epochs=8, batch_size=16, max_length=32, learning_rate=2e-3, seed=0)  # a random-init model needs it
@@ -29,17 +31,22 @@ class Zoo:
     """Builds artifacts on demand, each once per test session, publishes them with the manifest the runner
     writes, and computes their test-split logits in their runtime."""
 
-    def __init__(self, root: Path, model_dir: Path, csv: Path):
-        self.root, self.model_dir = root, model_dir
+    def __init__(self, root: Path, model_dir: Path, csv: Path, finetune: FineTune = FINETUNE,
+                 step_params: dict[str, dict] | None = None):
+        self.root, self.model_dir, self.finetune = root, model_dir, finetune
+        self.step_params = step_params or {}  # a step's params wherever it appears in a chain, unless given
         data = load_task_data(Task(dataset=str(csv)), csv.parent)
         self.labels = data.label_names
         self.test = data.test
         for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
             write_split(split, root / "data" / f"{name}.jsonl")
         self.built: dict[tuple, tuple[Path, dict]] = {}
+        self.predicted: dict[Path, np.ndarray] = {}
 
     def build(self, chain: tuple[str, ...], params: dict | None = None, parent_params: dict | None = None,
               device: str = "cpu"):
+        params = params or self.step_params.get(chain[-1])
+        parent_params = parent_params or (self.step_params.get(chain[-2]) if len(chain) > 1 else None)
         key = (chain, tuple(sorted((params or {}).items())), tuple(sorted((parent_params or {}).items())), device)
         if key not in self.built:
             parent_dir, parent = self.build(chain[:-1], parent_params, device=device) if len(chain) > 1 else (None, None)
@@ -58,7 +65,7 @@ class Zoo:
     def job(self, step: str, params: dict | None, parent_dir: Path | None, out_dir: Path, device: str) -> BuildJob:
         """The build job the runner would hand a worker (made by the one job factory)."""
         base = SMOKE_SUITE
-        suite = base.model_copy(update={"finetune": FINETUNE, "steps": {step: params or {}},
+        suite = base.model_copy(update={"finetune": self.finetune, "steps": {step: params or {}},
                                         "measure": base.measure.model_copy(update={"eval_batch_size": 16})})
         profile = SMOKE_PROFILE.model_copy(update={"device": device})
         return build_job(suite, profile, step, out_dir, parent_dir, self.model_dir,
@@ -67,9 +74,12 @@ class Zoo:
     def logits(self, chain: tuple[str, ...], params: dict | None = None, parent_params: dict | None = None,
                device: str = "cpu") -> np.ndarray:
         path, _ = self.build(chain, params, parent_params, device)
-        runtime = DEFAULT_RUNTIME_FOR_FORMAT[STEPS[chain[-1]].output_format]
-        session = RUNTIMES[runtime].load(path, device, 2)
-        return predict_logits(session, load_tokenizer(path), self.test.texts, max_length=32, batch_size=16)
+        if path not in self.predicted:
+            runtime = DEFAULT_RUNTIME_FOR_FORMAT[STEPS[chain[-1]].output_format]
+            session = RUNTIMES[runtime].load(path, device, 2)
+            self.predicted[path] = predict_logits(session, load_tokenizer(path), self.test.texts, max_length=32,
+                                                  batch_size=16)
+        return self.predicted[path]
 
     def accuracy(self, logits) -> float:
         return float(np.mean(logits.argmax(-1) == np.asarray(self.test.labels)))
@@ -218,6 +228,9 @@ def test_lora_trains_few_parameters(zoo):
     path, info = zoo.build(("lora",), LORA)
     assert read_artifact_info(path)["kind"] == "lora"
     assert info["train"]["trainable_parameters"] < 0.5 * info["base_parameters"]
+    targets = info["lora_targets"]  # every linear layer of both encoder layers, and the pooler
+    assert targets["source"].startswith("default") and targets["layer_names"] == ["dense", "key", "query", "value"]
+    assert targets["adapted_modules"] == 2 * 6 + 1 and targets["trainable_parameters"] == info["train"]["trainable_parameters"]
 
 
 def test_pruned_removes_heads_and_neurons(zoo):
@@ -303,3 +316,81 @@ def test_cuda_cell_has_host_event_and_end_to_end_timings_and_gpu_memory(zoo, cha
     assert r.isolation["policy"] == "warn" and "before" in r.isolation and "after" in r.isolation
     energy = r.energy
     assert (energy["status"] == "ok" and energy["energy_per_inference_j"] > 0) or energy.get("reason")
+
+
+# The family matrix: every family people fine-tune through every CPU step, on a tiny random model of it
+# (tests/families.py; a new family is one line there). A few training steps each: this checks that each
+# variant builds (or says why not), reloads in its runtime and follows its parent where the step promises
+# to (export, quantization, merge, cast), not what training achieves, which the BERT contract above checks.
+FAMILY_FINETUNE = FineTune(epochs=1, max_steps=3, batch_size=16, max_length=32, learning_rate=2e-3, seed=0)
+FAMILY_PRUNED = {"heads_fraction": 0.5, "ffn_fraction": 0.5, "importance_examples": 32, "recovery_epochs": 0.1}
+FAMILY_CHAINS = {  # chain -> (the chain it follows, min top-1 agreement, max |logit difference|, max relative error)
+    ("full",): None,
+    ("lora",): None,
+    ("lora", "merge"): (("lora",), 1.0, 1e-4, None),
+    ("full", "bf16"): (("full",), 0.0, None, 0.05),
+    ("full", "onnx"): (("full",), 1.0, 1e-3, None),
+    ("full", "onnx", "int8"): (("full", "onnx"), 0.0, None, 0.2),
+    ("full", "pruned"): None,
+    ("full", "pruned", "onnx"): (("full", "pruned"), 1.0, 1e-3, None),
+    ("full", "pruned", "distilled"): None,
+    ("full", "distilled", "onnx", "int8"): None,
+}
+MATRIX: dict[str, dict[str, str]] = {}  # family -> chain -> "ok" or "unsupported: reason" (printed at the end)
+
+
+def build_or_reason(zoo: Zoo, chain: tuple[str, ...]):
+    """(path, manifest) of the chain, or the Unsupported reason of the first step that refuses."""
+    for i in range(1, len(chain) + 1):  # parents first, so a refusal names the step that refused
+        try:
+            built = zoo.build(chain[:i])
+        except Unsupported as e:
+            return None, f"{chain[i - 1]}: {e}"
+    return built, None
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_family_matrix(family, tmp_path_factory, tiny_csv):
+    """Each family through each step: it builds or is `unsupported` with a reason, and never fails."""
+    root = tmp_path_factory.mktemp(f"family-{family}")
+    words = sorted({w for t, _ in tiny_texts() for w in t.split()} | {str(i) for i in range(10)})
+    zoo = Zoo(root, save_tiny_model(family, words, root / "base"), tiny_csv, FAMILY_FINETUNE,
+              {"pruned": FAMILY_PRUNED, "distilled": {"layers": 1}, "lora": LORA})
+    row = MATRIX.setdefault(family, {})
+    for chain, follows in FAMILY_CHAINS.items():
+        built, reason = build_or_reason(zoo, chain)
+        row["+".join(chain)] = f"unsupported: {reason}" if reason else "ok"
+        if reason:
+            assert "pruned" in chain and family in {"modernbert", "gpt2"}, reason
+            assert "structured pruning: " in reason and "not implemented" in reason
+            continue
+        path, manifest = built
+        assert manifest["chain"] == list(chain) and manifest["parameters"] > 0 and artifacts.verify(path) is None
+        logits = zoo.logits(chain)
+        assert logits.shape == (len(zoo.test.texts), 3) and np.isfinite(logits).all()
+        if follows is None:
+            continue
+        parent, min_agree, max_abs, max_rel = follows
+        ref = zoo.logits(parent)
+        assert agreement(logits, ref) >= min_agree, (chain, agreement(logits, ref))
+        if max_abs is not None:
+            assert np.abs(logits - ref).max() <= max_abs, chain
+        if max_rel is not None:
+            assert np.abs(logits - ref).max() <= max_rel * np.abs(ref).max(), chain
+    if family == "bert" or "lora" not in row:
+        return
+    lora_info = zoo.build(("lora",))[1]["lora_targets"]
+    assert lora_info["adapted_modules"] >= 2 * 3 and lora_info["source"].startswith("default")
+
+
+def test_zz_print_family_matrix():
+    """Not a check: the matrix as measured in this session (pytest -s shows it)."""
+    for family, row in sorted(MATRIX.items()):
+        print(f"{family}: " + "; ".join(f"{k}={v}" for k, v in row.items()))
+
+
+def test_readme_family_table_matches_the_registry():
+    from tests.conftest import REPO
+    from tests.families import support_table
+
+    assert support_table() in (REPO / "README.md").read_text(), "run `python -m tests.families` and paste it"

@@ -1,6 +1,8 @@
 """distilled: a smaller student trained by knowledge distillation from its parent (the teacher).
 
-The student starts from a subset of the teacher's layers (DistilBERT: every other layer) and learns
+The student starts from a subset of the teacher's layers (DistilBERT: every other layer), found through
+the model's own layer list (encoder layers, decoder layers: bench.surgery.layer_list), so any family and
+a pruned teacher too (the kept layers keep their pruned shapes). It learns
 from soft targets at temperature T plus the hard labels (Hinton et al. 2015):
 loss = alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y).
 Teacher logits are computed once for the whole train split, before training.
@@ -31,31 +33,37 @@ def student_layers(n_teacher: int, n_student: int) -> list[int]:
     return [int(i * step) for i in range(n_student)]
 
 
-def build(ctx: BuildContext) -> dict:
+def make_student(teacher, n_layers: int, pruned: dict | None):
+    """A deep copy of the teacher keeping evenly spaced layers; returns it, the kept indices and the pruned
+    shape of the kept layers (None for an unpruned teacher)."""
     import copy
 
+    from bench.surgery import keep_layers, layer_list
+
+    found = layer_list(teacher)
+    keep = student_layers(len(found[2]) if found else teacher.config.num_hidden_layers, n_layers)
+    student = copy.deepcopy(teacher).cpu()
+    keep_layers(student, keep)
+    shape = {k: [v[i] for i in keep] for k, v in pruned.items()} if pruned else None
+    return student, keep, shape
+
+
+def build(ctx: BuildContext) -> dict:
     import torch
     import torch.nn.functional as F
 
     from bench.evaluate import predict_logits
-    from bench.models import parameter_count
+    from bench.models import parameter_count, read_artifact_info, write_artifact_info
     from bench.runtimes.torch_eager import TorchSession
-    from bench.surgery import encoder_layers
     from bench.train import train_classifier
 
     p: DistillParams = ctx.params
     teacher, tokenizer, train = load_parent(ctx)
+    pruned = read_artifact_info(ctx.parent_dir).get("pruned")
+    student, keep, shape = make_student(teacher, p.layers, pruned)  # refuses (Unsupported) before any work
     teacher_logits = torch.from_numpy(predict_logits(
         TorchSession(teacher, ctx.device), tokenizer, train.texts, max_length=ctx.finetune.max_length,
         batch_size=ctx.eval_batch_size, on_batch=lambda d, t: ctx.progress("teacher logits", d, t)))
-    student = copy.deepcopy(teacher).cpu()
-    layers = encoder_layers(student)
-    keep = student_layers(len(layers), p.layers)
-    student.base_model.encoder.layer = torch.nn.ModuleList([layers[i] for i in keep])
-    for new_idx, layer in enumerate(student.base_model.encoder.layer):
-        if hasattr(layer.attention.self, "layer_idx"):
-            layer.attention.self.layer_idx = new_idx
-    student.config.num_hidden_layers = p.layers
     del teacher
     T, alpha = p.temperature, p.alpha
 
@@ -70,9 +78,11 @@ def build(ctx: BuildContext) -> dict:
     train_stats = train_classifier(student, tokenizer, train, settings, learning_rate=p.learning_rate,
                                    progress=ctx.progress, loss_fn=loss_fn, description="distillation")
     save_hf(student.cpu(), tokenizer, ctx.out_dir)
+    if shape:  # a pruned teacher's kept layers keep their pruned shapes; the loader rebuilds them
+        write_artifact_info(ctx.out_dir, {"pruned": shape})
     return {"parameters": parameter_count(student), "teacher_layers_kept": keep, "train": train_stats,
             "val_accuracy": validation_accuracy(student, tokenizer, ctx)}
 
 
-register_step(StepSpec(name="distilled", version=2, summary="knowledge distillation into a student with fewer layers",
+register_step(StepSpec(name="distilled", version=3, summary="knowledge distillation into a student with fewer layers",
                        build=build, output_format="hf", input_formats=frozenset({"hf"}), params=DistillParams))

@@ -17,7 +17,13 @@ from bench.steps.base import BuildContext
 
 OPSET = 17
 MAX_LOGIT_DIFF = 1e-2  # fp32 export + fusion: differences are ~1e-5; larger means a wrong graph
-ORT_OPTIMIZER_MODEL_TYPES = {"bert", "roberta", "distilbert", "electra", "xlm-roberta", "deberta-v2"}
+# transformers' model_type -> the ORT transformer optimizer's (onnxruntime.transformers.optimizer.MODEL_TYPES).
+# The BERT optimizer fuses the attention, LayerNorm and GELU patterns these encoders share (what optimum
+# maps them to); GPT-2's own optimizer knows its Conv1D attention. Families not listed (DeBERTa's
+# disentangled attention, ModernBERT, rotary decoders) are exported plain: ORT's own graph optimizations
+# still run when the session loads, and the check against PyTorch holds for every family.
+ORT_OPTIMIZER_MODEL_TYPE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "electra": "bert",
+                            "distilbert": "bert", "gpt2": "gpt2"}
 
 
 def onnx_parameter_count(path: Path) -> int:
@@ -28,38 +34,59 @@ def onnx_parameter_count(path: Path) -> int:
     return int(sum(np.prod(t.dims) for t in model.graph.initializer))
 
 
-def export(model, tokenizer, path: Path, texts) -> tuple[str, ...]:
-    import torch
-
-    enc = tokenizer(list(texts[:4]), padding="longest", truncation=True, max_length=64, return_tensors="pt")
+def export_input_names(model, tokenizer) -> tuple[str, ...]:
+    """The inputs the tokenizer produces and the model's forward takes (no token_type_ids where either lacks them)."""
     from bench.models import forward_input_names
 
-    names = tuple(n for n in forward_input_names(model) if n in enc)
+    return tuple(n for n in forward_input_names(model) if n in tokenizer.model_input_names)
+
+
+def export(model, tokenizer, path: Path, texts) -> tuple[str, ...]:
+    """Export the logits of `model` for the tokenizer's inputs (batch x sequence, int64), without a KV cache."""
+    import inspect
+
+    import torch
+
+    names = export_input_names(model, tokenizer)
+    enc = tokenizer(list(texts[:4]), padding="longest", truncation=True, max_length=64, return_tensors="pt")
+
+    class Logits(torch.nn.Module):  # inputs by keyword: positional order differs by family (GPT-2's 2nd is the cache)
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            extra = {"use_cache": False} if "use_cache" in inspect.signature(model.forward).parameters else {}
+            return self.model(**dict(zip(names, tensors, strict=True)), **extra, return_dict=True).logits
+
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
     with torch.inference_mode():
-        torch.onnx.export(model, tuple(enc[n] for n in names), str(path), input_names=list(names),
+        torch.onnx.export(Logits().eval(), tuple(enc[n] for n in names), str(path), input_names=list(names),
                           output_names=["logits"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     return names
 
 
-def optimize(raw: Path, out: Path, config) -> dict:
+def optimize(raw: Path, out: Path, config, pruned: bool) -> dict:
+    """ORT's transformer optimizer for the families it knows, a copy of the plain export otherwise."""
+    from collections import Counter
+
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    heads = {layer["heads"] for layer in layer_shapes} if (layer_shapes := getattr(config, "bench_layers", None)) else set()
-    if config.model_type not in ORT_OPTIMIZER_MODEL_TYPES:
+    ort_type = ORT_OPTIMIZER_MODEL_TYPE.get(config.model_type)
+    if ort_type is None:
         shutil.copy(raw, out)
-        return {"ort_transformer_optimizer": f"skipped: model_type '{config.model_type}' not supported by it"}
-    # A pruned model has fewer heads per layer than its config says: let the optimizer read them from the graph.
-    num_heads, hidden = (0, 0) if heads else (config.num_attention_heads, config.hidden_size)
-    model_type = "bert" if config.model_type == "bert" else config.model_type
-    fusions = FusionOptions(model_type)
+        return {"ort_transformer_optimizer": f"not applied: it has no optimizer for model_type "
+                                             f"'{config.model_type}' (plain export; ORT's session optimizations run)"}
+    # A pruned model has fewer heads per layer than its config says: the optimizer reads them from the graph.
+    num_heads, hidden = (0, 0) if pruned else (config.num_attention_heads, config.hidden_size)
+    fusions = FusionOptions(ort_type)
     fusions.enable_skip_layer_norm = False
-    opt = optimize_model(str(raw), model_type=model_type, num_heads=num_heads, hidden_size=hidden, opt_level=1,
+    opt = optimize_model(str(raw), model_type=ort_type, num_heads=num_heads, hidden_size=hidden, opt_level=1,
                          optimization_options=fusions)
     opt.save_model_to_file(str(out))
-    fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
-    return {"ort_transformer_optimizer": "applied", "fused_operators": fused}
+    fused = Counter(n.op_type for n in opt.model.graph.node if n.domain == "com.microsoft")
+    return {"ort_transformer_optimizer": "applied", "ort_model_type": ort_type, "fused_operators": dict(fused)}
 
 
 def check_against_torch(model, tokenizer, onnx_path: Path, texts) -> float:
@@ -93,9 +120,7 @@ def build(ctx: BuildContext) -> dict:
     inputs = export(model, tokenizer, raw, texts)
     ctx.progress("ORT transformer optimizer", 1, 2)
     config = AutoConfig.from_pretrained(ctx.parent_dir)
-    if "pruned" in info:
-        config.bench_layers = [{"heads": h} for h in info["pruned"]["heads_per_layer"]]
-    opt_info = optimize(raw, ctx.out_dir / "model.onnx", config)
+    opt_info = optimize(raw, ctx.out_dir / "model.onnx", config, pruned="pruned" in info)
     raw.unlink()
     tokenizer.save_pretrained(ctx.out_dir)
     shutil.copy(Path(ctx.parent_dir) / "config.json", ctx.out_dir / "config.json")
@@ -107,5 +132,5 @@ def build(ctx: BuildContext) -> dict:
             "max_abs_logit_diff_vs_parent": diff, **opt_info}
 
 
-register_step(StepSpec(name="onnx", version=2, summary="ONNX export (fp32) + ORT transformer optimizer", build=build,
+register_step(StepSpec(name="onnx", version=3, summary="ONNX export (fp32) + ORT transformer optimizer", build=build,
                        output_format="onnx", input_formats=frozenset({"hf"})))

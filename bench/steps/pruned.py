@@ -11,7 +11,7 @@ from bench.steps.base import BuildContext, load_parent, save_hf, validation_accu
 
 class PruneParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    heads_fraction: float = Field(0.5, ge=0, lt=1)  # of all heads, ranked globally
+    heads_fraction: float = Field(0.5, ge=0, lt=1)  # of all heads (KV groups in grouped-query attention), ranked globally
     ffn_fraction: float = Field(0.5, ge=0, lt=1)  # of each layer's FFN neurons
     importance_examples: int = Field(512, ge=1)  # train examples used to score importance
     recovery_epochs: float = Field(1.0, ge=0)
@@ -28,6 +28,7 @@ def build(ctx: BuildContext) -> dict:
 
     p: PruneParams = ctx.params
     model, tokenizer, train = load_parent(ctx)
+    surgery.layout_of(model)  # refuses a family it cannot prune (Unsupported) before any work
     before = parameter_count(model)
     n = min(p.importance_examples, len(train.texts))
     bs = ctx.finetune.batch_size
@@ -49,11 +50,11 @@ def build(ctx: BuildContext) -> dict:
                                     progress=ctx.progress, description="recovery fine-tune")
     save_hf(model, tokenizer, ctx.out_dir)
     shape = surgery.shape_of(model)
-    write_artifact_info(ctx.out_dir, {"pruned": shape})
+    write_artifact_info(ctx.out_dir, {"pruned": shape})  # the loader rebuilds these shapes
     return {"parameters": parameter_count(model), "parent_parameters": before, "pruned": shape,
             "kept_heads": keep_heads, "importance_wall_s": importance_s, "train": recovery,
             "val_accuracy": validation_accuracy(model, tokenizer, ctx)}
 
 
-register_step(StepSpec(name="pruned", version=2, summary="structured pruning of heads and FFN neurons + recovery fine-tune",
+register_step(StepSpec(name="pruned", version=3, summary="structured pruning of heads and FFN neurons + recovery fine-tune",
                        build=build, output_format="hf", input_formats=frozenset({"hf"}), params=PruneParams))
