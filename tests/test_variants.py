@@ -336,7 +336,7 @@ FAMILY_CHAINS = {  # chain -> (the chain it follows, min top-1 agreement, max |l
     ("full", "pruned", "distilled"): None,
     ("full", "distilled", "onnx", "int8"): None,
 }
-MATRIX: dict[str, dict[str, str]] = {}  # family -> chain -> "ok" or "unsupported: reason" (printed at the end)
+MATRIX: dict[str, dict[str, str]] = {}  # family -> chain -> "ok" or "unsupported: reason"
 
 
 def build_or_reason(zoo: Zoo, chain: tuple[str, ...]):
@@ -381,12 +381,6 @@ def test_family_matrix(family, tmp_path_factory, tiny_csv):
         return
     lora_info = zoo.build(("lora",))[1]["lora_targets"]
     assert lora_info["adapted_modules"] >= 2 * 3 and lora_info["source"].startswith("default")
-
-
-def test_zz_print_family_matrix():
-    """Not a check: the matrix as measured in this session (pytest -s shows it)."""
-    for family, row in sorted(MATRIX.items()):
-        print(f"{family}: " + "; ".join(f"{k}={v}" for k, v in row.items()))
 
 
 def test_readme_family_table_matches_the_registry():
