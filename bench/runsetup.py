@@ -100,7 +100,7 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
               console: Console) -> RunSetup:
     """A new run directory with the data split and the base model hashed; nothing measured yet."""
     from bench.machine import detect
-    from bench.models import resolve_base_model
+    from bench.models import check_lengths, resolve_base_model
     from bench.registry import load_suite
 
     suite, suite_path = load_suite(suite_ref, overrides)
@@ -109,9 +109,10 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
     profile = choice.profile
     env = {**collect_environment(REPO_ROOT, machine), "profile_check": choice.to_dict()}
     variants = select_variants(suite, only, str(suite_path))
+    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
+    check_lengths(suite, suite_path, base_model_dir)  # refused here, not mid-run
     with console.status("loading and splitting the dataset"):
         data = load_task_data(suite.task, suite_path.parent)
-    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
     with console.status("hashing the base model"):
         base_hash = artifacts.model_dir_hash(base_model_dir)
     run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])
@@ -144,8 +145,9 @@ def _reread_data(run_dir: Path, record: RunRecord) -> TaskData:
         if split.sha256() != record.data[name]["sha256"]:
             raise BenchError(f"{run_dir / 'data' / (name + '.jsonl')}: does not match the sha256 in run.json")
         splits[name] = split
+    extra = {k: record.data[k] for k in ("positive_label", "target_range") if k in record.data}
     return TaskData(tuple(record.data["label_names"]), splits["train"], splits["val"], splits["test"],
-                    record.data.get("cleaning", {}))
+                    record.data.get("cleaning", {}), record.data.get("kind", "classification"), extra)
 
 
 def resume_run(run_dir: Path, only, console: Console) -> RunSetup:
