@@ -343,6 +343,8 @@ def write_split(split: Split, path: Path) -> None:
 
 
 def read_split(path: Path) -> Split:
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+    """A split written by write_split. Lines end at "\n" only: str.splitlines would also break inside a
+    text at U+2028, U+0085 or a form feed, which json.dumps(ensure_ascii=False) leaves unescaped."""
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line]
     pairs = tuple(r["pair"] for r in rows) if rows and "pair" in rows[0] else None
     return Split(tuple(r["text"] for r in rows), tuple(r["label"] for r in rows), pairs)

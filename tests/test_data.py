@@ -237,3 +237,13 @@ def test_lengths_above_the_models_positions_are_refused(tmp_path):
     assert "finetune.max_length = 1024; measure.seq_lengths entry 600: above the model's limit of 512" in str(err.value)
     suite, path = load_suite("smoke", ["finetune.max_length=512"])
     check_lengths(suite, path, tmp_path)  # at the limit: accepted
+
+
+def test_a_split_round_trips_texts_with_unicode_line_separators(tmp_path):
+    """U+2028, U+0085 and a form feed are valid text that json.dumps(ensure_ascii=False) writes raw: a
+    reader splitting on every Unicode line break cut records there (JSONDecodeError in the build)."""
+    from bench.data import Split, read_split, write_split
+
+    texts = ("one\u2028two", "three\x85four", "five\x0csix", "plain")
+    write_split(Split(texts, (0, 1, 0, 1)), tmp_path / "s.jsonl")
+    assert read_split(tmp_path / "s.jsonl").texts == texts
