@@ -178,8 +178,21 @@ class Measure(Strict):
 class SLO(Strict):
     p99_ms: float = Field(gt=0)
     seq_len: PosInt  # the sequence length the SLO and the recommendation are judged at
-    accuracy_floor: float = Field(0.99, gt=0, le=1)  # relative to the full fine-tune (MLPerf's 99%)
+    # The quality floor on the task's primary metric (task.metric), relative to the full fine-tune in the
+    # metric's direction (MLPerf's 99%): at least accuracy_floor x full's value where higher is better,
+    # at most full's value / accuracy_floor where lower is better (RMSE at 0.95: at most 5.3% above full's).
+    # The name stays from when every task was judged on accuracy.
+    accuracy_floor: float = Field(0.99, gt=0, le=1)
+    # An absolute floor on the primary metric instead (e.g. pr_auc 0.6: at least 0.6; rmse 0.5: at most 0.5)
+    quality_floor: float | None = None
     target_qps: float | None = Field(None, gt=0)  # traffic the report's capacity plan is made for
+
+    @model_validator(mode="after")
+    def _one_floor(self):
+        if self.quality_floor is not None and "accuracy_floor" in self.model_fields_set:
+            raise ValueError("give one floor: accuracy_floor (relative to the full fine-tune) or quality_floor "
+                             "(absolute, on the primary metric), not both")
+        return self
 
 
 class Server(Strict):
