@@ -214,7 +214,8 @@ class Gate(Strict):
 
     max_slowdown: float = Field(0.05, ge=0, lt=10)  # minimum effect on latency, throughput and cost
     max_memory_growth: float = Field(0.10, ge=0, lt=10)
-    accuracy_tolerance_points: float = Field(0.5, ge=0, le=100)
+    accuracy_tolerance_points: float = Field(0.5, ge=0, le=100)  # any 0-1 metric: accuracy, PR-AUC, F1...
+    error_tolerance: float = Field(0.02, ge=0, lt=10)  # RMSE and MAE: the smallest relative change that counts
     alpha: float = Field(0.01, gt=0, lt=0.5)
     # holm: alpha holds for the whole comparison (Holm-Bonferroni); none: per test
     correction: Literal["holm", "none"] = "holm"
