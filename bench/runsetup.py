@@ -13,7 +13,7 @@ from rich.console import Console
 
 from bench import artifacts
 from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile
-from bench.data import TaskData, load_task_data, write_split
+from bench.data import TaskData, load_task_data, write_split, write_task_info
 from bench.env import collect_environment, environment_differences
 from bench.errors import BenchError, ConfigError
 from bench.record import RunRecord
@@ -109,7 +109,7 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
               console: Console) -> RunSetup:
     """A new run directory with the data split and the base model hashed; nothing measured yet."""
     from bench.machine import detect
-    from bench.models import resolve_base_model
+    from bench.models import check_lengths, resolve_base_model
     from bench.registry import load_suite
 
     suite, suite_path = load_suite(suite_ref, overrides)
@@ -118,15 +118,17 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
     profile = choice.profile
     env = {**collect_environment(REPO_ROOT, machine), "profile_check": choice.to_dict()}
     variants = select_variants(suite, only, str(suite_path))
+    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
+    check_lengths(suite, suite_path, base_model_dir)  # refused here, not mid-run
+    check_lora_targets(suite, variants, base_model_dir, str(suite_path))
     with console.status("loading and splitting the dataset"):
         data = load_task_data(suite.task, suite_path.parent)
-    base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
-    check_lora_targets(suite, variants, base_model_dir, str(suite_path))
     with console.status("hashing the base model"):
         base_hash = artifacts.model_dir_hash(base_model_dir)
     run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])
     for name, split in zip(SPLITS, (data.train, data.val, data.test), strict=True):
         write_split(split, run_dir / "data" / f"{name}.jsonl")
+    write_task_info(data, suite.task, run_dir / "data")
     (run_dir / "logs").mkdir()
     record = RunRecord(run_id=run_dir.name, suite_name=suite.name, suite=suite.model_dump(),
                        suite_path=str(suite_path), profile=profile.model_dump(), environment=env,
@@ -154,8 +156,9 @@ def _reread_data(run_dir: Path, record: RunRecord) -> TaskData:
         if split.sha256() != record.data[name]["sha256"]:
             raise BenchError(f"{run_dir / 'data' / (name + '.jsonl')}: does not match the sha256 in run.json")
         splits[name] = split
+    extra = {k: record.data[k] for k in ("positive_label", "target_range") if k in record.data}
     return TaskData(tuple(record.data["label_names"]), splits["train"], splits["val"], splits["test"],
-                    record.data.get("cleaning", {}))
+                    record.data.get("cleaning", {}), record.data.get("kind", "classification"), extra)
 
 
 def resume_run(run_dir: Path, only, console: Console) -> RunSetup:

@@ -8,7 +8,7 @@ import resource
 from collections.abc import Callable
 
 from bench.config import FineTune
-from bench.data import Split
+from bench.data import Split, tokenize
 from bench.timing import wall_clock_s
 
 
@@ -43,7 +43,8 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator) -> li
 def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learning_rate: float,
                      progress: Callable[[str, int, int], None], loss_fn: Callable | None = None,
                      description: str = "fine-tune") -> dict:
-    """Train `model` in place; returns wall time, steps, peak RSS and the loss curve (every 10 steps)."""
+    """Train `model` in place: cross-entropy over classes, or MSE where the model has one output
+    (num_labels = 1, a regression; transformers picks the loss from num_labels); returns wall time, steps, peak RSS and the loss curve (every 10 steps)."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -60,8 +61,11 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
                                    {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
     generator = torch.Generator().manual_seed(settings.seed)
-    labels = torch.tensor(data.labels)
-    lengths = [len(ids) for ids in tokenizer(list(data.texts), truncation=True, max_length=settings.max_length)["input_ids"]]
+    # one output is a regression (transformers then takes MSE, labels as floats); else cross-entropy
+    regression = getattr(model.config, "num_labels", 2) == 1
+    labels = torch.tensor(data.labels, dtype=torch.float32 if regression else torch.long)
+    lengths = [len(ids) for ids in tokenize(tokenizer, data.texts, data.pairs, truncation=True,
+                                            max_length=settings.max_length)["input_ids"]]
     model.train()
     losses, step, t0 = [], 0, wall_clock_s()
     while step < total:
@@ -69,8 +73,9 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
             if step >= total:
                 break
             batch_idx = torch.tensor(batch)
-            enc = tokenizer([data.texts[i] for i in batch_idx], padding="longest", truncation=True,
-                            max_length=settings.max_length, return_tensors="pt")
+            enc = tokenize(tokenizer, [data.texts[i] for i in batch], None if data.pairs is None else
+                           [data.pairs[i] for i in batch], padding="longest", truncation=True,
+                           max_length=settings.max_length, return_tensors="pt")
             y = labels[batch_idx]
             loss = loss_fn(model, enc, y, batch_idx) if loss_fn else model(**enc, labels=y).loss
             loss.backward()

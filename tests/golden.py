@@ -76,3 +76,33 @@ def golden_run(label_names=("negative", "neutral", "positive"), suite_name="gold
                                   "packages": {"torch": "2.13.0"}},
                      data={"label_names": list(label_names), **{s: {"rows": 10, "sha256": "0" * 64} for s in ("train", "val", "test")}},
                      cells=cells, status="finished", started_at="2026-01-01T00:00:00+00:00")
+
+
+KIND_FIGURES = {  # the primary metric of full, onnx and tiny, and its interval's half-width
+    "regression": ("rmse", {"full": 0.50, "onnx": 0.51, "tiny": 0.70}, 0.04),
+    "binary": ("pr_auc", {"full": 0.60, "onnx": 0.59, "tiny": 0.30}, 0.08),
+}
+
+
+def kind_quality(variant, steps, runtime, kind, primary, half_width=0.04):
+    """An accuracy cell of a regression or binary task, its primary metric `primary` +- half_width."""
+    metric = KIND_FIGURES[kind][0]
+    figures = ({"rmse": primary, "mae": primary * 0.8, "spearman": 0.6} if kind == "regression"
+               else {"pr_auc": primary, "roc_auc": 0.9, "f1": primary - 0.1, "recall": 0.5, "accuracy": 0.97,
+                     "macro_f1": 0.7})
+    q = {**figures, **{f"{k}_ci95": [v - half_width, v + half_width] for k, v in figures.items()},
+         "kind": kind, "metric": metric, "primary": primary, "primary_ci95": [primary - half_width, primary + half_width],
+         "n_examples": 1000, "predictions": [0.1, 0.2]}
+    return CellRecord(cell_id=f"{variant}/accuracy", variant=variant, steps=steps, runtime=runtime, scenario="accuracy",
+                      status="ok", quality=q)
+
+
+def kind_run(kind: str, floor: float = 0.95, quality_floor: float | None = None, with_server: bool = False) -> RunRecord:
+    """golden_run's cells with a regression or binary task's quality (full and onnx close, tiny far off)."""
+    metric, values, half = KIND_FIGURES[kind]
+    base = golden_run(with_server=with_server)
+    cells = tuple(kind_quality(c.variant, c.steps, c.runtime, kind, values[c.variant], half) if c.scenario == "accuracy"
+                  else c for c in base.cells)
+    slo = {**SUITE["slo"], "accuracy_floor": floor, "quality_floor": quality_floor, "target_qps": 200.0}
+    suite = {**base.suite, "slo": slo, "task": {"kind": kind, "metric": metric}}
+    return RunRecord(**{**base.__dict__, "cells": cells, "suite": suite, "suite_name": f"golden-{kind}"})

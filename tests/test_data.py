@@ -92,3 +92,158 @@ def test_missing_file(tmp_path):
 def test_stratified_split_needs_enough_rows_per_class():
     with pytest.raises(DataError, match="class 'b'"):
         stratified_split(np.array([0] * 20 + [1]), (0.8, 0.1, 0.1), 0, ("a", "b"), "x.csv")
+
+
+# ---- labels as users write them, text left alone unless broken, errors at the physical line (issue #17) ----
+
+def many(n=30, label=lambda i: ("a", "b", "c")[i % 3]):
+    return "".join(f"message number {i},{label(i)}\n" for i in range(n))
+
+
+def test_labels_are_stripped_and_numbers_are_one_class(tmp_path):
+    text = "text,label\n" + many(60, lambda i: (" 4 ", "4.0", "5", "5.00", "3")[i % 5])
+    d = load_task_data(Task(dataset=str(write(tmp_path, "d.csv", text))), tmp_path)
+    assert d.label_names == ("3", "4", "5")
+    assert d.cleaning["numeric_labels_respelled"] == 24  # "4.0" and "5.00": 12 rows each
+
+
+def test_labels_differing_in_case_are_an_error_naming_them(tmp_path):
+    text = "text,label\n" + many(30, lambda i: ("Positive", "positive", " positive ", "neg")[i % 4])
+    p = write(tmp_path, "d.csv", text)
+    with pytest.raises(DataError) as err:
+        load_task_data(Task(dataset=str(p)), tmp_path)
+    msg = str(err.value)
+    assert "differ only in case" in msg and "'Positive' (8 rows, first at line 2)" in msg
+    assert "'positive' (15 rows, first at line 3)" in msg and "task.label_map" in msg
+    d = load_task_data(Task(dataset=str(p), label_map={"Positive": "positive"}), tmp_path)
+    assert d.label_names == ("neg", "positive") and d.cleaning["labels_mapped"] == 8
+
+
+def test_a_label_map_key_found_nowhere_is_an_error(tmp_path):
+    p = write(tmp_path, "d.csv", "text,label\n" + many(30))
+    with pytest.raises(DataError, match=r"task\.label_map: 'Positve' appear nowhere"):
+        load_task_data(Task(dataset=str(p), label_map={"Positve": "a"}), tmp_path)
+
+
+def test_a_continuous_label_under_classification_is_refused(tmp_path):
+    text = "text,label\n" + many(60, lambda i: f"{1 + (i % 13) / 3:.2f}")  # the mean of three raters
+    p = write(tmp_path, "d.csv", text)
+    with pytest.raises(DataError, match=r"continuous score \(13 distinct numeric values.*kind = \"regression\""):
+        load_task_data(Task(dataset=str(p)), tmp_path)
+    d = load_task_data(Task(dataset=str(p), kind="regression"), tmp_path)
+    assert d.kind == "regression" and d.label_names == ("label",) and isinstance(d.train.labels[0], float)
+    lo, hi = d.extra["target_range"]
+    assert 1.0 <= lo < hi <= 5.0
+    stars = "text,label\n" + many(60, lambda i: str(1 + i % 5))  # 1-5 stars stay classes
+    assert load_task_data(Task(dataset=str(write(tmp_path, "s.csv", stars))), tmp_path).label_names == tuple("12345")
+
+
+def test_a_regression_target_that_is_not_a_number_names_line_column_value(tmp_path):
+    text = "text,score\n" + many(30, lambda i: str(i)) + "one more,\"4,5\"\n"
+    with pytest.raises(DataError) as err:
+        load_task_data(Task(dataset=str(write(tmp_path, "d.csv", text)), kind="regression", label_column="score"),
+                       tmp_path)
+    assert "column 'score'" in str(err.value) and "line 32: '4,5'" in str(err.value)
+
+
+def test_binary_orders_negative_then_the_rare_positive(tmp_path):
+    text = "text,label\n" + many(100, lambda i: "fraud" if i % 20 == 0 else "legit")
+    p = write(tmp_path, "d.csv", text)
+    d = load_task_data(Task(dataset=str(p), kind="binary"), tmp_path)
+    assert d.label_names == ("legit", "fraud") and d.extra["positive_label"] == "fraud"
+    assert sum(d.test.labels) >= 1
+    d = load_task_data(Task(dataset=str(p), kind="binary", positive_label="legit"), tmp_path)
+    assert d.label_names == ("fraud", "legit")
+    with pytest.raises(DataError, match="exactly two labels"):
+        load_task_data(Task(dataset=str(write(tmp_path, "t.csv", rows(30))), kind="binary"), tmp_path)
+
+
+def test_pairs_are_read_split_together_and_round_trip(tmp_path):
+    from bench.data import read_split, write_split
+
+    text = "query,title,label\n" + "".join(f"q{i},title {i},{i % 2}\n" for i in range(40))
+    d = load_task_data(Task(dataset=str(write(tmp_path, "d.csv", text)), text_column="query",
+                            text_pair_column="title"), tmp_path)
+    assert all(t[1:] == p.split()[1] for t, p in zip(d.train.texts, d.train.pairs, strict=True))
+    write_split(d.test, tmp_path / "test.jsonl")
+    again = read_split(tmp_path / "test.jsonl")
+    assert again == d.test and again.sha256() == d.test.sha256()
+
+
+def test_valid_unicode_passes_unchanged_and_only_mojibake_is_repaired(tmp_path):
+    keep = ["很好\uff0c谢谢\uff01非常满意", "\uff21\uff22\uff23 full width", "I ❤️ it 😀", "\u201ccurly\u201d quotes",
+            "ﬁne naïve"]  # full-width comma and "!", full-width ABC, curly quotes
+    body = "".join(f"{t},a\n" for t in keep) + "cafÃ© was great,b\n" + many(30)
+    d = load_task_data(Task(dataset=str(write(tmp_path, "d.csv", "text,label\n" + body))), tmp_path)
+    texts = set(d.train.texts + d.val.texts + d.test.texts)
+    assert set(keep) <= texts and "café was great" in texts
+    assert d.cleaning["texts_repaired"] == 1
+    assert d.cleaning["repair_example"] == {"where": "line 7", "before": "cafÃ© was great", "after": "café was great"}
+
+
+def test_near_duplicates_in_punctuation_or_case_never_cross_splits(tmp_path):
+    from bench.data import near_duplicate_key
+
+    body = "".join(f"\"Great service, number {i}!\",a\ngreat service number {i},a\nGREAT SERVICE NUMBER {i}...,a\n"
+                   for i in range(40)) + many(30, lambda i: "b")
+    d = load_task_data(Task(dataset=str(write(tmp_path, "d.csv", "text,label\n" + body))), tmp_path)
+    keys = [{near_duplicate_key(t) for t in s.texts} for s in (d.train, d.val, d.test)]
+    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    assert d.cleaning["duplicates_dropped"] == 80
+
+
+def test_errors_name_the_physical_line_after_a_multiline_record(tmp_path):
+    body = "text,label\n" + many(10) + '"a review\nthat spans\nthree lines",a\n' + many(10) + ",b\n"
+    with pytest.raises(DataError, match=r"empty or missing text in column 'text' \(line 25\)"):
+        load_task_data(Task(dataset=str(write(tmp_path, "d.csv", body))), tmp_path)
+    body = "text,label\n" + '"two\nlines",a\n' + many(10) + "no label here,\n"
+    with pytest.raises(DataError, match=r"no label in column 'label' \(line 14\)"):
+        load_task_data(Task(dataset=str(write(tmp_path, "e.csv", body))), tmp_path)
+    body = "text,label\n" + '"two\nlines",a\n' + "one,two,three\n"
+    with pytest.raises(DataError, match=r"line 4: 3 fields, where the header \(line 1\) has 2"):
+        load_task_data(Task(dataset=str(write(tmp_path, "f.csv", body))), tmp_path)
+
+
+def test_jsonl_errors_name_the_line(tmp_path):
+    body = "".join(f'{{"text": "m {i}", "label": {i % 2}}}\n' for i in range(20)) + "\n" + '{"text": "", "label": 1}\n'
+    with pytest.raises(DataError, match=r"\(line 22\)"):
+        load_task_data(Task(dataset=str(write(tmp_path, "d.jsonl", body))), tmp_path)
+    with pytest.raises(DataError, match=r"line 3: not valid JSON"):
+        load_task_data(Task(dataset=str(write(tmp_path, "e.jsonl", '{"text": "a", "label": 1}\n\n{oops\n'))), tmp_path)
+
+
+def test_a_decode_error_names_the_line_and_the_bytes(tmp_path):
+    p = tmp_path / "cp1252.csv"
+    p.write_bytes(("text,label\n" + many(10) + '"multi\nline",a\n').encode() + "caf\xe9 \u2019ok\u2019,a\n".encode("cp1252"))
+    with pytest.raises(DataError) as err:
+        load_task_data(Task(dataset=str(p)), tmp_path)
+    assert "line 14, byte 4 of the line: bytes e9 " in str(err.value) and "task.encoding" in str(err.value)
+    d = load_task_data(Task(dataset=str(p), encoding="cp1252"), tmp_path)
+    assert "café \u2019ok\u2019" in d.train.texts + d.val.texts + d.test.texts
+
+
+def test_lengths_above_the_models_positions_are_refused(tmp_path):
+    import json
+
+    from bench.config import ConfigError
+    from bench.models import check_lengths, position_limit
+    from bench.registry import load_suite
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "roberta", "max_position_embeddings": 514}))
+    assert position_limit(tmp_path) == (512, f"max_position_embeddings in {tmp_path / 'config.json'}")
+    suite, path = load_suite("smoke", ["finetune.max_length=1024", "measure.seq_lengths=[16, 600]"])
+    with pytest.raises(ConfigError) as err:
+        check_lengths(suite, path, tmp_path)
+    assert "finetune.max_length = 1024; measure.seq_lengths entry 600: above the model's limit of 512" in str(err.value)
+    suite, path = load_suite("smoke", ["finetune.max_length=512"])
+    check_lengths(suite, path, tmp_path)  # at the limit: accepted
+
+
+def test_a_split_round_trips_texts_with_unicode_line_separators(tmp_path):
+    """U+2028, U+0085 and a form feed are valid text that json.dumps(ensure_ascii=False) writes raw: a
+    reader splitting on every Unicode line break cut records there (JSONDecodeError in the build)."""
+    from bench.data import Split, read_split, write_split
+
+    texts = ("one\u2028two", "three\x85four", "five\x0csix", "plain")
+    write_split(Split(texts, (0, 1, 0, 1)), tmp_path / "s.jsonl")
+    assert read_split(tmp_path / "s.jsonl").texts == texts

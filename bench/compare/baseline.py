@@ -6,6 +6,9 @@ Schema history (BASELINE_SCHEMA, bump it with every field added and migrate old 
 - 2 (2026-11, issue #16): environment.machine (the machine identity, where the run recorded one),
   measured_on (one line) and pricing_label (where the run was priced as another machine's profile).
   Schema 1 files load with measured_on from their environment and no label.
+  Accuracy cells (2026-11-30, issue #17) add kind, metric and value (the primary metric), and per
+  kind: errors (regression, prediction - target; targets where the metric is Spearman), scores,
+  positive_bits and predicted_bits (binary). Older entries are classifications with correct_bits.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ def unpack_bits(text: str, n: int) -> np.ndarray:
     return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
 
 
-def _rounded(values) -> list[float]:
-    return [round(x, 4) for x in values or []]
+def _rounded(values, digits: int = 4) -> list[float]:
+    return [round(float(x), digits) for x in (values if values is not None else [])]
 
 
 def _cell_entry(c, labels: np.ndarray | None) -> dict:
@@ -55,12 +58,34 @@ def _cell_entry(c, labels: np.ndarray | None) -> dict:
                      peak_rss_mib=(c.memory or {}).get("peak_rss_mib"),
                      price_usd_per_hour=(c.cost or {}).get("price_usd_per_hour"))
     elif c.scenario == "accuracy":
-        q = c.quality
-        entry.update(accuracy=q["accuracy"], n_examples=q["n_examples"])
-        if labels is not None and q.get("predictions") is not None and len(q["predictions"]) == len(labels):
-            entry["correct_bits"] = pack_bits(np.asarray(q["predictions"]) == labels)
+        entry.update(_quality_entry(c.quality, labels))
     elif c.scenario == "server":
         entry.update(max_qps=(c.server.get("best") or {}).get("max_qps"))
+    return entry
+
+
+def _quality_entry(q: dict, labels: np.ndarray | None) -> dict:
+    """The accuracy cell's primary metric and what its kind's paired test needs (bench.compare.quality):
+    correctness bits (classification; binary too), signed errors prediction - target (regression; the
+    targets too where the metric is Spearman), positive-class scores, positive labels and predictions
+    (binary)."""
+    kind, metric = q.get("kind", "classification"), q.get("metric", "accuracy")
+    entry = {"kind": kind, "metric": metric, "value": q[metric], "n_examples": q["n_examples"]}
+    if "accuracy" in q:
+        entry["accuracy"] = q["accuracy"]
+    preds = q.get("predictions")
+    if labels is None or preds is None or len(preds) != len(labels):
+        return entry
+    if kind == "regression":
+        y = labels.astype(float)
+        entry["errors"] = _rounded(np.asarray(preds, dtype=float) - y, 6)
+        if metric == "spearman":
+            entry["targets"] = _rounded(y, 6)
+        return entry
+    entry["correct_bits"] = pack_bits(np.asarray(preds) == labels)
+    if kind == "binary" and q.get("scores") is not None:
+        entry.update(scores=_rounded(q["scores"], 6), positive_bits=pack_bits(labels == 1),
+                     predicted_bits=pack_bits(np.asarray(preds) == 1))
     return entry
 
 

@@ -18,7 +18,8 @@ Tests used, per metric (the statistics themselves are in bench.compare.stats):
 - Either way, where both runs timed bench's reference workload beside every sample, the statistics use
   latency / reference time (drift-corrected: a machine that is 20% slower for a while slows both).
 - accuracy: exact McNemar test on the per-example correctness of the two runs (same test split), with a
-  tolerance in points.
+  tolerance in points; another task kind's primary metric by its paired test (bench.compare.quality:
+  Wilcoxon signed-rank on per-example errors for regression, a paired bootstrap of PR-AUC for binary).
 - peak memory and the server scenario's max QPS: one number per run, so threshold only (named so).
 
 Multiple comparisons: with `Gate.correction = "holm"` (the default) alpha holds for the whole
@@ -49,7 +50,7 @@ from bench.compare.stats import (
     p99,
     yuen_log_test,
 )
-from bench.config import Gate
+from bench.config import METRICS, Gate
 from bench.cost import throughput_samples_per_s, usd_per_million
 
 EXIT_NO_REGRESSION, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
@@ -89,6 +90,10 @@ def min_effect(metric: str, gate: Gate) -> float:
     """The minimum effect (fraction) below which `metric` is `same` whatever its p."""
     if metric == "accuracy":
         return gate.accuracy_tolerance_points / 100
+    if metric in METRICS:  # another task kind's primary metric
+        from bench.compare.quality import min_effect as quality_min_effect
+
+        return quality_min_effect(metric, gate)
     return gate.max_memory_growth if metric == "peak_rss_mib" else gate.max_slowdown
 
 
@@ -183,6 +188,21 @@ def compare_offline(cid: str, a: dict, b: dict, gate: Gate, family_size: int = 1
     return out + _cost_and_memory(cid, a, b, gate, (tput_a, tput_b), tests["throughput_per_s"])
 
 
+def compare_quality(cid: str, a: dict, b: dict, gate: Gate) -> MetricChange:
+    """The accuracy cell's primary metric, by its kind's paired test (bench.compare.quality); accuracy
+    (and entries from before task kinds) by McNemar: compare_accuracy."""
+    from bench.compare import quality
+
+    metric = a.get("metric", "accuracy")
+    if metric in ("accuracy", "macro_f1") or metric != b.get("metric", "accuracy"):
+        return compare_accuracy(cid, a, b, gate)
+    p, test = quality.paired_test(metric, a, b)
+    change, worse = quality.change_and_worse(metric, a["value"], b["value"])
+    sig = True if p is None else p < gate.alpha
+    return MetricChange(cid, metric, a["value"], b["value"], change, p, test,
+                        verdict(worse, sig, quality.min_effect(metric, gate)), worse_by=worse)
+
+
 def compare_accuracy(cid: str, a: dict, b: dict, gate: Gate) -> MetricChange:
     """Accuracy by McNemar on per-example correctness where both runs stored it, else threshold only;
     `change` in points."""
@@ -219,8 +239,8 @@ class ScenarioComparison(NamedTuple):
 SCENARIO_COMPARISONS: dict[str, ScenarioComparison] = {
     # 3 per offline cell (p50, p99, throughput; the pooled p99 bootstrap has none, counted anyway: a bound)
     "offline": ScenarioComparison(compare_offline, lambda a: 3),
-    "accuracy": ScenarioComparison(lambda cid, a, b, gate, n: [compare_accuracy(cid, a, b, gate)],
-                                   lambda a: int(bool(a.get("correct_bits")))),
+    "accuracy": ScenarioComparison(lambda cid, a, b, gate, n: [compare_quality(cid, a, b, gate)],
+                                   lambda a: int(bool(a.get("correct_bits") or a.get("errors") or a.get("scores")))),
     "server": ScenarioComparison(lambda cid, a, b, gate, n: compare_server(cid, a, b, gate), lambda a: 0),
 }
 

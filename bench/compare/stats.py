@@ -94,3 +94,32 @@ def holm_adjusted(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
+
+
+def wilcoxon_p(a, b) -> float:
+    """Two-sided p of the Wilcoxon signed-rank test of paired samples `a` and `b` (scipy; zero
+    differences dropped, Pratt's rule off); 1.0 where every pair is equal."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    if not np.any(d):
+        return 1.0
+    return float(wilcoxon(d, zero_method="wilcox").pvalue)
+
+
+def paired_bootstrap_p(statistic, a, b, y, resamples: int = 2000, seed: int = 0) -> float:
+    """Two-sided p that statistic(b, y) - statistic(a, y) is 0, from a paired bootstrap over examples (one
+    set of resampled indices for both runs): z = observed difference / bootstrap standard error, normal
+    approximation (Efron & Tibshirani 1993, ch. 16), so that p is not limited to 1/resamples. Resamples
+    where the statistic is undefined (NaN: no positive drawn) are left out. 1.0 where the difference is
+    0 in every resample."""
+    from scipy.stats import norm
+
+    a, b, y = np.asarray(a), np.asarray(b), np.asarray(y)
+    observed = statistic(b, y) - statistic(a, y)
+    rng = np.random.default_rng(seed)
+    diffs = np.array([statistic(b[i], y[i]) - statistic(a[i], y[i]) for i in rng.integers(0, len(y), (resamples, len(y)))])
+    se = float(np.nanstd(diffs, ddof=1))
+    if se == 0 or not np.isfinite(se):
+        return 1.0 if observed == 0 else 0.0
+    return float(2 * norm.sf(abs(observed) / se))

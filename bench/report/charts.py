@@ -10,9 +10,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench.report.quality import Metric
+
 matplotlib.rcParams["svg.hashsalt"] = "bench"  # stable element ids: the same record renders the same file
 
 PALETTE = plt.get_cmap("tab10")
+ACCURACY = Metric("accuracy")
 
 
 def _svg(fig) -> str:
@@ -23,30 +26,31 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
 
 
-def _accuracy_scatter(points: list[dict], x_key: str):
-    """Accuracy against `x_key`, one colour per variant, frontier points outlined and labelled."""
+def _accuracy_scatter(points: list[dict], x_key: str, metric: Metric = ACCURACY):
+    """The primary metric against `x_key`, one colour per variant, frontier points outlined and labelled."""
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
+    y_key = metric.name
     for k, v in enumerate(sorted({p["variant"] for p in points})):
-        mine = [p for p in points if p["variant"] == v and not math.isnan(p["accuracy"])]
-        ax.scatter([p[x_key] for p in mine], [p["accuracy"] for p in mine], s=46, color=PALETTE(k % 10), label=v,
+        mine = [p for p in points if p["variant"] == v and not math.isnan(p[y_key])]
+        ax.scatter([p[x_key] for p in mine], [p[y_key] for p in mine], s=46, color=PALETTE(k % 10), label=v,
                    zorder=3, edgecolors=["black" if p["on_frontier"] else "none" for p in mine], linewidths=1.4)
-        _label(ax, mine, x_key)
+        _label(ax, mine, x_key, y_key)
     ax.set_xscale("log")
-    ax.set_ylabel("test accuracy (higher is better)")
+    ax.set_ylabel(f"test {metric.label} ({metric.better} is better)")
     ax.grid(True, which="both", alpha=0.25)
     return fig, ax
 
 
-def accuracy_vs_cost(points: list[dict], title: str, priced: bool = True) -> str:
+def accuracy_vs_cost(points: list[dict], title: str, priced: bool = True, metric: Metric = ACCURACY) -> str:
     """Each point a (variant, batch size) cell; the Pareto frontier drawn as a line through its points.
     Without a price the x axis is ms of machine time per inference (1000 / samples/s), which orders the
     cells as USD per 1M would at any one price."""
     x_key = "usd_per_million" if priced else "ms_per_inference"
     points = points if priced else [{**p, x_key: 1000.0 / p["throughput_per_s"]} for p in points]
-    fig, ax = _accuracy_scatter(points, x_key)
-    front = sorted((p for p in points if p["on_frontier"] and not math.isnan(p["accuracy"])), key=lambda p: p[x_key])
+    fig, ax = _accuracy_scatter(points, x_key, metric)
+    front = sorted((p for p in points if p["on_frontier"] and not math.isnan(p[metric.name])), key=lambda p: p[x_key])
     if front:
-        ax.step([p[x_key] for p in front], [p["accuracy"] for p in front], where="post",
+        ax.step([p[x_key] for p in front], [p[metric.name] for p in front], where="post",
                 color="black", linewidth=1, linestyle="--", label="Pareto frontier", zorder=2)
     ax.set_xlabel("USD per 1M inferences (log scale, lower is better)" if priced else
                   "ms of machine time per inference, no price (log scale, lower is better)")
@@ -55,7 +59,7 @@ def accuracy_vs_cost(points: list[dict], title: str, priced: bool = True) -> str
     return _svg(fig)
 
 
-def _label(ax, points: list[dict], x_key: str) -> None:
+def _label(ax, points: list[dict], x_key: str, y_key: str = "accuracy") -> None:
     """A variant's frontier points share one label ("int8 bs1,bs8") at the first of them, staggered so
     that neighbours do not print over each other; other points carry their batch size only."""
     front = sorted((p for p in points if p["on_frontier"]), key=lambda p: p[x_key])
@@ -63,17 +67,17 @@ def _label(ax, points: list[dict], x_key: str) -> None:
         sizes = ",".join(f"bs{p['batch_size']}" for p in sorted(front, key=lambda p: p["batch_size"]))
         first = front[0]
         stagger = 4 + 10 * (sum(map(ord, first["variant"])) % 3)
-        ax.annotate(f"{first['variant']} {sizes}", (first[x_key], first["accuracy"]), textcoords="offset points",
+        ax.annotate(f"{first['variant']} {sizes}", (first[x_key], first[y_key]), textcoords="offset points",
                     xytext=(6, stagger), fontsize=7, color="#222",
                     arrowprops={"arrowstyle": "-", "color": "#999", "linewidth": 0.6})
     for p in points:
         if not p["on_frontier"]:
-            ax.annotate(f"bs{p['batch_size']}", (p[x_key], p["accuracy"]), textcoords="offset points", xytext=(4, -9),
+            ax.annotate(f"bs{p['batch_size']}", (p[x_key], p[y_key]), textcoords="offset points", xytext=(4, -9),
                         fontsize=6, color="#888")
 
 
-def accuracy_vs_p99(points: list[dict], slo_ms: float, title: str) -> str:
-    fig, ax = _accuracy_scatter(points, "p99_ms")
+def accuracy_vs_p99(points: list[dict], slo_ms: float, title: str, metric: Metric = ACCURACY) -> str:
+    fig, ax = _accuracy_scatter(points, "p99_ms", metric)
     ax.axvline(slo_ms, color="red", linewidth=1, linestyle="--", label=f"SLO p99 {slo_ms:g} ms")
     ax.set_xlabel("p99 latency per batch, ms (log scale, lower is better)")
     ax.set_title(title, fontsize=10)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bench.config import METRICS
+
 if TYPE_CHECKING:  # no runtime import: bench.compare re-exports this module
     from bench.compare.comparison import Comparison
     from bench.compare.judge import MetricChange
@@ -20,16 +22,18 @@ def format_value(metric: str, value: float | None) -> str:
     thousands separators; "-" for none."""
     if value is None:
         return "-"
-    if metric in ("accuracy", "usd_per_million"):
+    if metric in ("accuracy", "usd_per_million") or metric in METRICS:
         return f"{value:.4f}"
     return f"{value:,.2f}"
 
 
 def format_change(c: MetricChange) -> str:
-    """The change: points for accuracy ("+1.50 pts"), else a signed percentage ("+12.3%")."""
+    """The change: points for accuracy and other 0-1 metrics ("+1.50 pts"), else a signed percentage
+    ("+12.3%": latency, throughput, cost, memory, RMSE, MAE)."""
     if c.change is None:
         return "-"
-    return f"{c.change:+.2f} pts" if c.metric == "accuracy" else f"{c.change:+.1%}"
+    points = c.metric in METRICS and c.metric not in ("rmse", "mae")  # 0-1 metrics change in points
+    return f"{c.change:+.2f} pts" if points else f"{c.change:+.1%}"
 
 
 def format_p(c: MetricChange) -> str:

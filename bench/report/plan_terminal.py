@@ -7,10 +7,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.plan import PlanRow
+from bench.plan import PlanRow, quality_header
 from bench.report.labels import money
 
-COLUMNS = ("profile", "variant", "accuracy", "QPS/replica", "replicas", "util.", "USD/month", "USD/1M", "note")
+COLUMNS = ("profile", "variant", "quality", "QPS/replica", "replicas", "util.", "USD/month", "USD/1M", "note")
 
 
 def print_plan(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, console: Console) -> None:
@@ -18,14 +18,15 @@ def print_plan(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, 
     on other hardware than its profile stands for."""
     table = Table(title=f"capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms (headroom {headroom:.0%}, cheapest first)")
     for h in COLUMNS:
+        h = quality_header(rows) if h == "quality" else h
         table.add_column(h, justify="left" if h in ("profile", "variant", "note") else "right")
     for r in rows:
         if r.feasible:
-            table.add_row(r.profile, r.variant, f"{r.accuracy:.4f}", f"{r.capacity_qps:.1f}", str(r.replicas),
+            table.add_row(r.profile, r.variant, f"{r.quality:.4f}", f"{r.capacity_qps:.1f}", str(r.replicas),
                           f"{r.utilization:.0%}", money(r, "monthly_usd", ",.2f"), money(r, "usd_per_million", ".4f"),
                           r.pricing_label or "")
         else:
-            table.add_row(r.profile, r.variant, "-" if r.accuracy is None else f"{r.accuracy:.4f}", "-", "-", "-", "-", "-",
+            table.add_row(r.profile, r.variant, "-" if r.quality is None else f"{r.quality:.4f}", "-", "-", "-", "-", "-",
                           r.why_not, style="dim")
     console.print(table)
     for label in sorted({r.pricing_label for r in rows if r.pricing_label}):

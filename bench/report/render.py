@@ -22,6 +22,7 @@ from bench.report.labels import (
     pricing_label,
     profile_check,
 )
+from bench.report.quality import LABELS, Metric, format_interval, interval, primary_metric, value
 from bench.report.rows import (
     cell_rows,
     frontier_rows,
@@ -33,8 +34,9 @@ from bench.report.rows import (
     server_rows,
 )
 
+# "quality" stands for the primary metric and the kind's other metrics (bench.report.quality.Metric.shown)
 TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
-                 ("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+                 ("quality", None), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                  ("throughput_per_s", "samples/s"), ("speedup_vs_ref", "x full"), ("usd_per_million", "USD/1M"), ("peak_rss_mib", "peak RSS MiB"),
                  ("size_on_disk_mib", "size MiB"), ("status", "status")]
 # CUDA runs add these where measured: the same calls timed by CUDA events, the end-to-end latency with
@@ -44,9 +46,12 @@ GPU_COLUMNS = [("p50_device_ms", "p50 CUDA-event ms"), ("p50_end_to_end_ms", "p5
                ("gpu_peak_nvml_used_mib", "NVML used MiB"), ("energy_per_inference_j", "J/inference")]
 
 
-def table_columns(rows: list[dict]) -> list[tuple[str, str]]:
+def table_columns(rows: list[dict], metric: Metric = Metric("accuracy")) -> list[tuple[str, str]]:
+    """(row key, header) of the cell tables: the metric's shown metrics where TABLE_COLUMNS says "quality",
+    GPU columns where any row has them."""
     extra = [c for c in GPU_COLUMNS if any(r.get(c[0]) is not None for r in rows)]
-    return TABLE_COLUMNS[:-1] + extra + TABLE_COLUMNS[-1:]
+    columns = [c for k, h in TABLE_COLUMNS[:-1] for c in ([(m, LABELS[m]) for m in metric.shown()] if k == "quality" else [(k, h)])]
+    return columns + extra + TABLE_COLUMNS[-1:]
 
 
 DOLLAR_KEYS = ("usd_per_million",)
@@ -56,7 +61,7 @@ def fmt(key: str, value) -> str:
     """A table value as shown: "-" for none or NaN (see `cell` for "no price")."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if key in ("accuracy", "macro_f1"):
+    if key in LABELS:  # a quality metric
         return f"{value:.4f}"
     if key == "usd_per_million":
         return f"{value:.4f}" if value < 1 else f"{value:.2f}"
@@ -83,7 +88,8 @@ def cell(row: dict, key: str) -> str:
 def build_view(run: RunRecord) -> dict:
     rows = cell_rows(run)
     seq = run.suite["slo"]["seq_len"]
-    points = frontier_rows(rows, seq)
+    metric = primary_metric(run)
+    points = frontier_rows(rows, seq, metric)
     rec = recommend(run, rows)
     failed = not_measured(run)
     servers = server_rows(run)
@@ -96,7 +102,8 @@ def build_view(run: RunRecord) -> dict:
     return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plan": plan,
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
             "rec": rec, "warnings": cell_warnings(run), "rec_text": recommendation_text(rec, run), "failed": failed,
-            "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows),
+            "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
+            "metric": metric, "quality_headers": quality_headers(metric),
             "fmt": fmt, "cell": cell, "money": money, "header": header_line(run), "warning": mismatch_warning(run),
             "pricing_label": pricing_label(run), "priced": has_price(run.profile)}
 
@@ -142,19 +149,41 @@ def trainings(run: RunRecord) -> list[dict]:
 
 
 def quality_rows(run: RunRecord) -> list[dict]:
-    ref = reference_variant(run)
-    quality = quality_by_variant(run)
-    ref_acc = (quality.get(ref) or {}).get("accuracy")
+    """One row per variant with an accuracy cell: each shown metric's value and 95% interval (`metrics`:
+    [(name, value, ci)], the primary first) and the primary's difference from the reference (`delta`:
+    points for accuracy, else the relative change)."""
+    metric = primary_metric(run)
+    ref_q = quality_by_variant(run).get(reference_variant(run))
+    ref_value = value(ref_q, metric.name)
     out = []
-    for variant, q in quality.items():
+    for variant, q in quality_by_variant(run).items():
         manifest = (run.builds.get(variant, {}).get("manifests") or [{}])[-1]
+        v = value(q, metric.name)
         out.append({"variant": variant, "steps": " → ".join(next(c.steps for c in run.cells if c.variant == variant)),
-                    "accuracy": q["accuracy"], "ci": q["accuracy_ci95"], "macro_f1": q["macro_f1"],
-                    "f1_ci": q["macro_f1_ci95"], "n": q["n_examples"],
-                    "delta_points": (q["accuracy"] - ref_acc) * 100 if ref_acc is not None else math.nan,
+                    "metrics": [(m, value(q, m), interval(q, m)) for m in metric.shown()],
+                    "delta": format_delta(metric, v, ref_value), "n": q["n_examples"],
                     "parameters": manifest.get("parameters"),
                     "size_mib": manifest.get("size_on_disk_bytes", 0) / 2**20})
     return out
+
+
+def quality_headers(metric: Metric) -> list[str]:
+    """The headers of the quality table between steps and n: the primary, its change vs full, the others."""
+    delta = "vs full, points" if metric.name == "accuracy" else "vs full"
+    names = metric.shown()
+    return [LABELS[names[0]], delta] + [LABELS[m] for m in names[1:]]
+
+
+def format_delta(metric: Metric, v: float, ref: float) -> str:
+    """Accuracy: the difference in points ("+0.25"); other metrics: relative to the reference ("+1.2%")."""
+    if metric.name == "accuracy":
+        return f"{(v - ref) * 100:+.2f}"
+    return "-" if math.isnan(v) or math.isnan(ref) or not ref else f"{v / ref - 1:+.1%}"
+
+
+def quality_figure(v: float, ci, sep: str = "-") -> str:
+    """"0.8000 (0.780-0.820)": a value and its 95% interval ("-" where the metric is undefined)."""
+    return "-" if math.isnan(v) else f"{v:.4f} ({format_interval(ci, sep=sep)})"
 
 
 def markdown(view: dict) -> str:
@@ -165,26 +194,22 @@ def markdown(view: dict) -> str:
         lines += [f"> **Warning: {view['warning']}**", ""]
     lines += ["## Recommendation", "", view["rec_text"], "",
              f"## Pareto frontier at sequence length {view['seq']}", "",
-             "Over accuracy (higher), " + ("USD per 1M" if view["priced"] else "1/throughput (no price)")
+             f"Over {view['metric'].label} ({view['metric'].better}), " + ("USD per 1M" if view["priced"] else "1/throughput (no price)")
              + " (lower) and p99 latency per batch (lower).", ""]
     lines += _md_table(view["frontier"], view["columns"])
-    lines += ["", "## Quality per variant (test split, in the variant's own runtime)", "",
-              "| variant | steps | accuracy (95% CI) | vs full, points | macro-F1 (95% CI) | n | parameters | size MiB |",
-              "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {q['variant']} | {q['steps']} | {q['accuracy']:.4f} ({q['ci'][0]:.3f}-{q['ci'][1]:.3f}) | "
-              f"{q['delta_points']:+.2f} | {q['macro_f1']:.4f} ({q['f1_ci'][0]:.3f}-{q['f1_ci'][1]:.3f}) | {q['n']} | "
-              f"{q['parameters'] or 0:,} | {q['size_mib']:.1f} |" for q in view["quality"]]
+    lines += ["", "## Quality per variant (test split, in the variant's own runtime)", ""]
+    lines += _md_quality(view)
     if view["servers"]:
         lines += ["", "## Under load: server scenario", "", (view["rec_load_text"] or ""), "",
-                  "| variant | accuracy | max QPS within SLO | batching | p50 ms | p99 ms | p99 bound ms | mean batch | USD/1M at that load |",
+                  f"| variant | {view['metric'].label} | max QPS within SLO | batching | p50 ms | p99 ms | p99 bound ms | mean batch | USD/1M at that load |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in view["servers"]:
             if r["max_qps"]:
-                lines.append(f"| {r['variant']} | {fmt('accuracy', r['accuracy'])} | {r['max_qps']:.1f} | max {r['max_batch_size']}, "
+                lines.append(f"| {r['variant']} | {fmt(view['metric'].name, r['quality'])} | {r['max_qps']:.1f} | max {r['max_batch_size']}, "
                              f"{r['max_queue_delay_ms']:g} ms | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p99_upper_ms']:.1f} | "
                              f"{r['mean_batch_size']:.2f} | {money(r, 'usd_per_million', '.4f')} |")
             else:
-                lines.append(f"| {r['variant']} | {fmt('accuracy', r['accuracy'])} | - | {r['reason']} | | | | | |")
+                lines.append(f"| {r['variant']} | {fmt(view['metric'].name, r['quality'])} | - | {r['reason']} | | | | | |")
     if view["plan"]:
         from bench.plan import plan_markdown
 
@@ -204,6 +229,18 @@ def markdown(view: dict) -> str:
                                                  f"{g['reason']}" for g in view["failed"]]
     lines += _md_environment(run)
     return "\n".join(lines) + "\n"
+
+
+def _md_quality(view: dict) -> list[str]:
+    """The quality table: per variant the shown metrics with their 95% intervals, the primary's change."""
+    heads = view["quality_headers"]
+    cols = [f"{heads[0]} (95% CI)", heads[1], *(f"{h} (95% CI)" for h in heads[2:])]
+    lines = ["| variant | steps | " + " | ".join(cols) + " | n | parameters | size MiB |", "|---|" * 1 + "---|" * (len(cols) + 4)]
+    for q in view["quality"]:
+        figures = [quality_figure(v, ci) for _, v, ci in q["metrics"]]
+        lines.append(f"| {q['variant']} | {q['steps']} | {' | '.join([figures[0], q['delta'], *figures[1:]])} | {q['n']} | "
+                     f"{q['parameters'] or 0:,} | {q['size_mib']:.1f} |")
+    return lines
 
 
 def _md_environment(run: RunRecord) -> list[str]:
@@ -230,12 +267,13 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates
 
 
 def html(view: dict) -> str:
-    run = view["run"]
-    chart_cost = charts.accuracy_vs_cost(view["points"], f"{run.suite_name}: accuracy vs cost at seq {view['seq']}",
-                                         priced=view["priced"]) if view["points"] else ""
+    run, metric = view["run"], view["metric"]
+    chart_cost = charts.accuracy_vs_cost(view["points"], f"{run.suite_name}: {metric.label} vs cost at seq {view['seq']}",
+                                         priced=view["priced"], metric=metric) if view["points"] else ""
     slo_ms = run.suite["slo"]["p99_ms"]
     chart_lat = charts.latency_vs_batch(view["rows"], view["seq"], slo_ms) if view["points"] else ""
-    chart_p99 = charts.accuracy_vs_p99(view["points"], slo_ms, f"{run.suite_name}: accuracy vs p99 at seq {view['seq']}") if view["points"] else ""
+    chart_p99 = charts.accuracy_vs_p99(view["points"], slo_ms, f"{run.suite_name}: {metric.label} vs p99 at seq {view['seq']}",
+                                       metric=metric) if view["points"] else ""
     chart_knee = charts.latency_vs_qps(view["servers"], slo_ms) if any(r["probes"] for r in view["servers"]) else ""
     return _ENV.get_template("report.html.j2").render(**view, chart_cost=chart_cost, chart_lat=chart_lat,
                                                        chart_p99=chart_p99, chart_knee=chart_knee,

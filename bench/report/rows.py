@@ -1,4 +1,5 @@
-"""A flat table of a run's cells, with summaries recomputed from the raw samples."""
+"""A flat table of a run's cells, with summaries recomputed from the raw samples, and the recommendation
+judged on the suite's primary quality metric (bench.report.quality)."""
 
 from __future__ import annotations
 
@@ -7,47 +8,48 @@ import math
 from bench.record import RunRecord
 from bench.report.labels import has_price, measured_and_priced, replica_name
 from bench.report.pareto import pareto_front
+from bench.report.quality import (
+    Floor,
+    Metric,
+    format_interval,
+    interval,
+    primary_metric,
+    quality_by_variant,
+    quality_floor,
+    reference_variant,
+    value,
+)
 from bench.stats import summarize_ms
 
-# "cost" is USD per 1M, or 1/throughput where the profile has no price: with one price for every cell,
-# USD/1M = price / (samples/s * 3600) * 1e6 is proportional to 1/throughput, so the frontier is the same
-PARETO_METRICS = (("accuracy", "max"), ("cost", "min"), ("p99_ms", "min"))
+__all__ = ["quality_by_variant", "reference_variant"]  # re-exported: plan, history and benchmarks read them here
+
+# The frontier is over the primary metric (in its direction), "cost" (down) and p99 (down). "cost" is USD
+# per 1M, or 1/throughput where the profile has no price: with one price for every cell,
+# USD/1M = price / (samples/s * 3600) * 1e6 is proportional to 1/throughput, so the frontier is the same.
+COST_AND_LATENCY = (("cost", "min"), ("p99_ms", "min"))
 
 
-def reference_variant(run: RunRecord) -> str | None:
-    """The full fine-tune in its own PyTorch runtime: the reference for the accuracy floor."""
-    for cell in run.cells:
-        if list(cell.steps) == ["full"] and cell.runtime == "torch":
-            return cell.variant
-    return None
-
-
-def quality_by_variant(run: RunRecord) -> dict[str, dict]:
-    return {c.variant: c.quality for c in run.cells if c.scenario == "accuracy" and c.status == "ok"}
-
-
-def accuracy_floor(run: RunRecord) -> tuple[str | None, float | None, float | None]:
-    """(reference variant, its accuracy, the absolute floor = slo.accuracy_floor x that accuracy)."""
-    ref = reference_variant(run)
-    ref_acc = (quality_by_variant(run).get(ref) or {}).get("accuracy") if ref else None
-    return ref, ref_acc, (run.suite["slo"]["accuracy_floor"] * ref_acc if ref_acc is not None else None)
+def quality_columns(metric: Metric, q: dict | None) -> dict:
+    """The row's quality figures: each shown metric (the primary first), then the primary's interval
+    (for accuracy: accuracy, macro_f1, accuracy_ci_low, accuracy_ci_high, as before task kinds)."""
+    ci = interval(q, metric.name) or (math.nan, math.nan)
+    return {**{m: value(q, m) for m in metric.shown()},
+            f"{metric.name}_ci_low": ci[0], f"{metric.name}_ci_high": ci[1]}
 
 
 def cell_rows(run: RunRecord) -> list[dict]:
     """One row per offline cell. `priced` is False where the profile has no price; then usd_per_million
     is None and the formatters show "no price"."""
     quality = quality_by_variant(run)
+    metric = primary_metric(run)
     priced = has_price(run.profile)
     rows = []
     for c in run.cells:
         if c.scenario != "offline":
             continue
-        q = quality.get(c.variant) or {}
         row = {"variant": c.variant, "steps": "+".join(c.steps), "runtime": c.runtime, "batch_size": c.batch_size,
                "seq_len": c.seq_len, "status": c.status, "reason": c.reason, "priced": priced,
-               "accuracy": q.get("accuracy", math.nan), "macro_f1": q.get("macro_f1", math.nan),
-               "accuracy_ci_low": (q.get("accuracy_ci95") or [math.nan])[0],
-               "accuracy_ci_high": (q.get("accuracy_ci95") or [math.nan, math.nan])[1]}
+               **quality_columns(metric, quality.get(c.variant))}
         if c.status == "ok":
             s = summarize_ms(c.latency["samples_ms"])
             row.update({f"{k}_ms": s[k] for k in ("p50", "p90", "p95", "p99", "mean", "std")},
@@ -86,11 +88,11 @@ def cost_of(row: dict) -> float:
     return 1.0 / row["throughput_per_s"] if row.get("throughput_per_s") else math.nan
 
 
-def frontier_rows(rows: list[dict], seq_len: int) -> list[dict]:
-    """Ok rows at `seq_len`, each marked `on_frontier` over (accuracy up, cost down, p99 down)."""
+def frontier_rows(rows: list[dict], seq_len: int, metric: Metric = Metric("accuracy")) -> list[dict]:
+    """Ok rows at `seq_len`, each marked `on_frontier` over (the metric in its direction, cost down, p99 down)."""
     pts = [r for r in rows if r["status"] == "ok" and r["seq_len"] == seq_len]
-    values = [[_num(r.get("accuracy")), cost_of(r), _num(r.get("p99_ms"))] for r in pts]
-    front = set(pareto_front(values, [d for _, d in PARETO_METRICS]))
+    values = [[_num(r.get(metric.name)), cost_of(r), _num(r.get("p99_ms"))] for r in pts]
+    front = set(pareto_front(values, [metric.direction] + [d for _, d in COST_AND_LATENCY]))
     return [{**r, "on_frontier": i in front} for i, r in enumerate(pts)]
 
 
@@ -99,18 +101,24 @@ def _num(v) -> float:
 
 
 def recommend(run: RunRecord, rows: list[dict]) -> dict:
-    """The cheapest cell at the SLO's sequence length that meets the p99 SLO and the accuracy floor."""
+    """The cheapest cell at the SLO's sequence length that meets the p99 SLO and the quality floor on the
+    primary metric. `decided` is False where the test split cannot tell: the 95% interval of the choice,
+    or of a cheaper cell within the SLO that the floor left out, contains the floor (`undecided` names them).
+    `accuracy_floor` is the floor's threshold on the primary metric (named after slo.accuracy_floor)."""
     slo = run.suite["slo"]
-    ref, ref_acc, floor = accuracy_floor(run)
+    floor, why = quality_floor(run)
     out = {"seq_len": slo["seq_len"], "p99_ms": slo["p99_ms"], "accuracy_floor_relative": slo["accuracy_floor"],
-           "reference_variant": ref, "reference_accuracy": ref_acc, "choice": None}
-    if ref_acc is None:
-        out["why_none"] = "no accuracy for the full fine-tune in PyTorch, so the accuracy floor cannot be judged"
+           "metric": primary_metric(run), "floor": floor, "reference_variant": floor.reference if floor else None,
+           "reference_accuracy": floor.reference_value if floor else None, "choice": None, "undecided": [],
+           "decided": True}
+    if floor is None:
+        out.update(reference_variant=reference_variant(run), why_none=why)
         return out
-    out["accuracy_floor"] = floor
+    out["accuracy_floor"] = floor.threshold
+    name = floor.metric.name
     at_len = [r for r in rows if r["status"] == "ok" and r["seq_len"] == slo["seq_len"]]
     fast = [r for r in at_len if r["p99_ms"] <= slo["p99_ms"]]
-    good = [r for r in fast if not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
+    good = [r for r in fast if floor.meets(r[name])]
     if good:  # without a price, the highest throughput is the cheapest at any one price
         out["choice"] = min(good, key=cost_of)
     elif not at_len:
@@ -120,22 +128,61 @@ def recommend(run: RunRecord, rows: list[dict]) -> dict:
         out["why_none"] = (f"no cell meets the p99 SLO of {slo['p99_ms']:g} ms; the lowest p99 is "
                            f"{best['p99_ms']:.1f} ms ({best['variant']}, batch {best['batch_size']})")
     else:
-        out["why_none"] = f"every cell within the SLO is below the accuracy floor {floor:.4f}"
+        out["why_none"] = f"every cell within the SLO is {_side(floor)} the {floor.metric.label} floor {floor.threshold:.4f}"
+    out["undecided"] = undecided_cells(fast, out["choice"], floor)
+    out["decided"] = not out["undecided"]
     return out
+
+
+def _side(floor: Floor) -> str:
+    return "below" if floor.metric.higher else "above"
+
+
+def _interval_of(row: dict, name: str) -> tuple[float, float] | None:
+    lo, hi = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    return None if lo is None or hi is None or math.isnan(lo) or math.isnan(hi) else (lo, hi)
+
+
+def undecided_cells(fast: list[dict], choice: dict | None, floor: Floor) -> list[dict]:
+    """The variants whose side of the floor decides the recommendation and whose 95% interval contains
+    the floor: the choice, and the cells within the SLO cheaper than it (all of them where there is no
+    choice) that miss the floor. One entry per variant: {"variant", "value", "ci"}."""
+    name = floor.metric.name
+    cheaper = [r for r in fast if choice is None or (r is not choice and cost_of(r) < cost_of(choice))]
+    deciding = ([choice] if choice else []) + [r for r in cheaper if not floor.meets(r[name])]
+    out: dict[str, dict] = {}
+    for r in deciding:
+        ci = _interval_of(r, name)
+        if floor.undecided(ci) and r["variant"] not in out:
+            out[r["variant"]] = {"variant": r["variant"], "value": r[name], "ci": ci}
+    return list(out.values())
+
+
+def undecided_text(rec: dict, run: RunRecord) -> str:
+    """"Not decided: ..." where the test split cannot tell a deciding variant from the floor; "" otherwise."""
+    if rec["decided"]:
+        return ""
+    floor = rec["floor"]
+    label = floor.metric.label
+    sizes = sorted({int(q["n_examples"]) for q in quality_by_variant(run).values() if q.get("n_examples")})
+    split = f"the test split ({', '.join(f'{n:,}' for n in sizes)} examples)" if sizes else "the test split"
+    each = "; ".join(f"{u['variant']} {label} {u['value']:.4f}, 95% CI {format_interval(u['ci'])}"
+                     for u in rec["undecided"])
+    return (f" **Not decided:** {split} cannot tell whether {', '.join(u['variant'] for u in rec['undecided'])} "
+            f"meet{'s' if len(rec['undecided']) == 1 else ''} the floor {floor.threshold:.4f}: the 95% interval "
+            f"contains it ({each}). A larger test split (task.max_test_rows, or more data) narrows the intervals.")
 
 
 def recommendation_text(rec: dict, run: RunRecord) -> str:
     """The recommendation in one paragraph, opening with the machine measured and the profile priced
-    (and whether they agree); without a price it ranks by throughput and says so."""
+    (and whether they agree); without a price it ranks by throughput and says so. Ends "Not decided"
+    where the test split cannot tell the deciding variants from the floor."""
     slo = f"the p99 SLO of {rec['p99_ms']:g} ms at sequence length {rec['seq_len']}"
-    if rec.get("reference_accuracy") is not None:
-        floor = (f"the accuracy floor ({rec['accuracy_floor_relative']:.0%} of {rec['reference_variant']}'s "
-                 f"{rec['reference_accuracy']:.4f}, i.e. {rec['accuracy_floor']:.4f})")
-    else:
-        floor = "the accuracy floor"
+    metric = rec["metric"]
+    floor = rec["floor"].describe() if rec["floor"] else f"the {metric.label} floor"
     opening = measured_and_priced(run)
     if rec["choice"] is None:
-        return f"{opening}: no variant meets both {slo} and {floor}: {rec['why_none']}."
+        return f"{opening}: no variant meets both {slo} and {floor}: {rec['why_none']}." + undecided_text(rec, run)
     c = rec["choice"]
     if has_price(run.profile):
         best = (f"the cheapest variant that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) at batch "
@@ -144,15 +191,18 @@ def recommendation_text(rec: dict, run: RunRecord) -> str:
         best = (f"cells are ranked by throughput instead (at one price for all, the highest samples/s is the "
                 f"cheapest): the fastest variant that meets {slo} and {floor} is **{c['variant']}** ({c['runtime']}) "
                 f"at batch size {c['batch_size']}: ")
-    return (f"{opening}: {best}p99 {c['p99_ms']:.1f} ms per batch, {c['throughput_per_s']:.0f} samples/s, accuracy "
-            f"{c['accuracy']:.4f} (95% CI {c['accuracy_ci_low']:.3f}-{c['accuracy_ci_high']:.3f}). The p99 here is the "
-            f"latency of a whole batch on an idle machine, not of a request under load; queueing is not included.")
+    ci = _interval_of(c, metric.name)
+    return (f"{opening}: {best}p99 {c['p99_ms']:.1f} ms per batch, {c['throughput_per_s']:.0f} samples/s, {metric.label} "
+            f"{c[metric.name]:.4f} (95% CI {format_interval(ci)}). The p99 here is the "
+            f"latency of a whole batch on an idle machine, not of a request under load; queueing is not included."
+            + undecided_text(rec, run))
 
 
 def server_rows(run: RunRecord) -> list[dict]:
-    """One row per server-scenario cell: the highest QPS within the SLO, its batching and its latency
-    (`priced` False and usd_per_million None where the profile has no price)."""
+    """One row per server-scenario cell: the highest QPS within the SLO, its batching and its latency,
+    `quality` the variant's primary metric (`priced` False and usd_per_million None where the profile has no price)."""
     quality = quality_by_variant(run)
+    metric = primary_metric(run)
     priced = has_price(run.profile)
     out = []
     for c in run.cells:
@@ -160,7 +210,7 @@ def server_rows(run: RunRecord) -> list[dict]:
             continue
         q = quality.get(c.variant) or {}
         row = {"variant": c.variant, "runtime": c.runtime, "status": c.status, "reason": c.reason,
-               "accuracy": q.get("accuracy", math.nan), "max_qps": None, "probes": [], "priced": priced}
+               "quality": value(q, metric.name), "max_qps": None, "probes": [], "priced": priced}
         if c.status == "ok":
             best = c.server["best"]
             row["probes"] = [{**p, "max_batch_size": s["max_batch_size"], "max_queue_delay_ms": s["max_queue_delay_ms"]}
@@ -180,20 +230,21 @@ def server_rows(run: RunRecord) -> list[dict]:
 
 
 def recommend_under_load(run: RunRecord, rows: list[dict]) -> str | None:
-    """The cheapest variant per request at its highest load within the SLO, above the accuracy floor
+    """The cheapest variant per request at its highest load within the SLO that meets the quality floor
     (without a price: the one with the highest load, which is the cheapest at any one price)."""
     if not rows:
         return None
     slo = run.suite["slo"]
-    _, _, floor = accuracy_floor(run)
+    floor, _ = quality_floor(run)
     if floor is None:
         return None
-    good = [r for r in rows if r["max_qps"] and not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
+    good = [r for r in rows if r["max_qps"] and floor.meets(r["quality"])]
     opening = (f"{measured_and_priced(run)}. Under load (Poisson arrivals, dynamic batching, p99 per "
                "request including queueing)")
+    within = "above" if floor.metric.higher else "within"
     if not good:
-        return (f"{opening}, no variant above the accuracy floor {floor:.4f} keeps its p99 per request within "
-                f"{slo['p99_ms']:g} ms at any measured load.")
+        return (f"{opening}, no variant {within} the {floor.metric.label} floor {floor.threshold:.4f} keeps its p99 "
+                f"per request within {slo['p99_ms']:g} ms at any measured load.")
     priced = has_price(run.profile)
     c = min(good, key=lambda r: r["usd_per_million"]) if priced else max(good, key=lambda r: r["max_qps"])
     money = (f"${c['usd_per_million']:.3f} per 1M requests at that load" if priced
@@ -201,4 +252,4 @@ def recommend_under_load(run: RunRecord, rows: list[dict]) -> str | None:
     return (f"{opening}, the cheapest is **{c['variant']}**: {replica_name(run.profile)} serves "
             f"{c['max_qps']:.1f} requests/s within p99 {slo['p99_ms']:g} ms (measured p99 {c['p99_ms']:.1f} ms, "
             f"99%-confidence bound {c['p99_upper_ms']:.1f} ms; max batch {c['max_batch_size']}, queue delay "
-            f"{c['max_queue_delay_ms']:g} ms): {money}, accuracy {c['accuracy']:.4f}.")
+            f"{c['max_queue_delay_ms']:g} ms): {money}, {floor.metric.label} {c['quality']:.4f}.")

@@ -53,16 +53,17 @@ def print_servers(view: dict, console: Console) -> None:
     if not view["servers"]:
         return
     slo = view["run"].suite["slo"]["p99_ms"]
+    metric = view["metric"]
     table = Table(title=f"server scenario: highest Poisson load with p99 per request within {slo:g} ms")
-    for h in ("variant", "accuracy", "max QPS", "batching", "p50 ms", "p99 ms", "p99 bound ms", "USD/1M"):
+    for h in ("variant", metric.label, "max QPS", "batching", "p50 ms", "p99 ms", "p99 bound ms", "USD/1M"):
         table.add_column(h, justify="left" if h in ("variant", "batching") else "right")
     for r in sorted(view["servers"], key=lambda r: -(r["max_qps"] or 0)):
         if r["max_qps"]:
-            table.add_row(r["variant"], fmt("accuracy", r["accuracy"]), f"{r['max_qps']:.1f}",
+            table.add_row(r["variant"], fmt(metric.name, r["quality"]), f"{r['max_qps']:.1f}",
                           f"max {r['max_batch_size']}, {r['max_queue_delay_ms']:g} ms", f"{r['p50_ms']:.1f}",
                           f"{r['p99_ms']:.1f}", f"{r['p99_upper_ms']:.1f}", cell(r, "usd_per_million"))
         else:
-            table.add_row(r["variant"], fmt("accuracy", r["accuracy"]), "-", r["reason"] or r["status"], "", "", "", "",
+            table.add_row(r["variant"], fmt(metric.name, r["quality"]), "-", r["reason"] or r["status"], "", "", "", "",
                           style="dim")
     console.print(table)
 
@@ -74,9 +75,10 @@ def print_speedups(view: dict, console: Console) -> None:
         return
     bs = max(r["batch_size"] for r in ok)
     table = Table(title=f"speed-up vs full at batch {bs}, sequence length {view['seq']}")
-    for header in ("variant", "samples/s", "x full", "accuracy", "p99 ms", "USD/1M"):
+    metric = view["metric"]
+    for header in ("variant", "samples/s", "x full", metric.label, "p99 ms", "USD/1M"):
         table.add_column(header, justify="left" if header == "variant" else "right")
     for r in sorted((r for r in ok if r["batch_size"] == bs), key=lambda r: -r["throughput_per_s"]):
         table.add_row(r["variant"], fmt("throughput_per_s", r["throughput_per_s"]), fmt("speedup_vs_ref", r["speedup_vs_ref"]),
-                      fmt("accuracy", r["accuracy"]), fmt("p99_ms", r["p99_ms"]), cell(r, "usd_per_million"))
+                      fmt(metric.name, r[metric.name]), fmt("p99_ms", r["p99_ms"]), cell(r, "usd_per_million"))
     console.print(table)

@@ -34,12 +34,18 @@ def make_job(suite, cell: PlannedCell, common: dict) -> OfflineJob:
     return OfflineJob(**common, batch_size=cell.batch_size, seq_len=cell.seq_len, stop_rule=rule)
 
 
-def _batches(job: OfflineJob, texts: list[str], tokenizer) -> list[dict]:
-    """N_BATCHES tokenized batches of real texts (cycled when the split is small), padded to seq_len."""
+def _batches(job: OfflineJob, texts: list[str], tokenizer, pairs: list[str] | None = None) -> list[dict]:
+    """N_BATCHES tokenized batches of real texts (or text pairs; cycled when the split is small), padded
+    to seq_len."""
+    from bench.data import tokenize
+
     bs, seq = job.batch_size, job.seq_len
-    pool = (texts * (bs * N_BATCHES // max(1, len(texts)) + 1))[: bs * N_BATCHES]
-    return [dict(tokenizer(pool[i * bs:(i + 1) * bs], padding="max_length", truncation=True, max_length=seq,
-                           return_tensors="np")) for i in range(N_BATCHES)]
+    n = bs * N_BATCHES
+    pool = (texts * (n // max(1, len(texts)) + 1))[:n]
+    pair_pool = None if pairs is None else (pairs * (n // max(1, len(pairs)) + 1))[:n]
+    return [dict(tokenize(tokenizer, pool[i * bs:(i + 1) * bs], None if pair_pool is None else
+                          pair_pool[i * bs:(i + 1) * bs], padding="max_length", truncation=True, max_length=seq,
+                          return_tensors="np")) for i in range(N_BATCHES)]
 
 
 def _timed(session, prepared: list, rule: StopRule, cuda: bool):
@@ -119,7 +125,7 @@ def run(job: OfflineJob, progress) -> ProcessResult:
     session = load_session(job)
     peak_rss_after_load = host_memory()["peak_rss_mib"]
     test, tokenizer = load_test_split(job)
-    encoded = _batches(job, list(test.texts), tokenizer)
+    encoded = _batches(job, list(test.texts), tokenizer, None if test.pairs is None else list(test.pairs))
     prepared = [session.prepare(e) for e in encoded]
     label = f"timing bs={job.batch_size} seq={job.seq_len}"
     progress(label, 0, 1)

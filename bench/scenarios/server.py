@@ -29,12 +29,14 @@ def make_job(suite, cell: PlannedCell, common: dict) -> ServerJob:
 class _Batches:
     """Requests as rows of one tokenized pool, cycled; `run(first, count)` serves a batch of them."""
 
-    def __init__(self, session, texts: list[str], tokenizer, seq_len: int):
+    def __init__(self, session, texts: list[str], tokenizer, seq_len: int, pairs: list[str] | None = None):
         import numpy as np
 
+        from bench.data import tokenize
+
         self.session, self.n, self.np = session, len(texts), np
-        self.pool = dict(tokenizer(texts, padding="max_length", truncation=True, max_length=seq_len,
-                                   return_tensors="np"))
+        self.pool = dict(tokenize(tokenizer, texts, pairs, padding="max_length", truncation=True, max_length=seq_len,
+                                  return_tensors="np"))
 
     def run(self, first: int, count: int):
         idx = self.np.arange(first, first + count) % self.n
@@ -114,7 +116,8 @@ def run(job: ServerJob, progress) -> ProcessResult:
 
     session = load_session(job)
     test, tokenizer = load_test_split(job)
-    batches = _Batches(session, list(test.texts)[:POOL_TEXTS], tokenizer, job.seq_len)
+    pairs = None if test.pairs is None else list(test.pairs)[:POOL_TEXTS]
+    batches = _Batches(session, list(test.texts)[:POOL_TEXTS], tokenizer, job.seq_len, pairs)
     settings: list[dict] = []
     for max_bs in job.server.max_batch_sizes:
         for delay in job.server.max_queue_delay_ms:

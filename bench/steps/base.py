@@ -39,8 +39,10 @@ def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
     val = read_split(ctx.val_path)
     if not val.texts:
         return None
-    logits = predict_logits(TorchSession(model, ctx.device), tokenizer, val.texts,
+    logits = predict_logits(TorchSession(model, ctx.device), tokenizer, val.texts, pairs=val.pairs,
                             max_length=ctx.finetune.max_length, batch_size=ctx.eval_batch_size)
+    if logits.shape[-1] == 1:
+        return None  # a regression has no accuracy; the accuracy cell reports its RMSE
     return float(np.mean(logits.argmax(-1) == np.asarray(val.labels)))
 
 

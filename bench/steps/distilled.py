@@ -4,7 +4,8 @@ The student starts from a subset of the teacher's layers (DistilBERT: every othe
 the model's own layer list (encoder layers, decoder layers: bench.surgery.layer_list), so any family and
 a pruned teacher too (the kept layers keep their pruned shapes). It learns
 from soft targets at temperature T plus the hard labels (Hinton et al. 2015):
-loss = alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y).
+loss = alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y); for a regression (one
+output) alpha * MSE(s, t) + (1 - alpha) * MSE(s, y).
 Teacher logits are computed once for the whole train split, before training.
 """
 
@@ -62,13 +63,15 @@ def build(ctx: BuildContext) -> dict:
     pruned = read_artifact_info(ctx.parent_dir).get("pruned")
     student, keep, shape = make_student(teacher, p.layers, pruned)  # refuses (Unsupported) before any work
     teacher_logits = torch.from_numpy(predict_logits(
-        TorchSession(teacher, ctx.device), tokenizer, train.texts, max_length=ctx.finetune.max_length,
+        TorchSession(teacher, ctx.device), tokenizer, train.texts, pairs=train.pairs, max_length=ctx.finetune.max_length,
         batch_size=ctx.eval_batch_size, on_batch=lambda d, t: ctx.progress("teacher logits", d, t)))
     del teacher
     T, alpha = p.temperature, p.alpha
 
     def loss_fn(model, enc, labels, batch_idx):
         logits = model(**enc).logits
+        if logits.shape[-1] == 1:  # regression: match the teacher's score and the target (MSE both)
+            return alpha * F.mse_loss(logits, teacher_logits[batch_idx]) + (1 - alpha) * F.mse_loss(logits[:, 0], labels)
         soft = F.kl_div(F.log_softmax(logits / T, -1), F.softmax(teacher_logits[batch_idx] / T, -1),
                         reduction="batchmean") * T * T
         return alpha * soft + (1 - alpha) * F.cross_entropy(logits, labels)

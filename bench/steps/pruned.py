@@ -22,6 +22,7 @@ def build(ctx: BuildContext) -> dict:
     import torch
 
     from bench import surgery
+    from bench.data import tokenize
     from bench.models import parameter_count, write_artifact_info
     from bench.timing import wall_clock_s
     from bench.train import train_classifier
@@ -34,9 +35,10 @@ def build(ctx: BuildContext) -> dict:
     bs = ctx.finetune.batch_size
     batches = []
     for i in range(0, n, bs):
-        enc = tokenizer(list(train.texts[i:i + bs]), padding="longest", truncation=True,
-                        max_length=ctx.finetune.max_length, return_tensors="pt")
-        batches.append((enc, torch.tensor(train.labels[i:i + bs])))
+        enc = tokenize(tokenizer, train.texts[i:i + bs], None if train.pairs is None else train.pairs[i:i + bs],
+                       padding="longest", truncation=True, max_length=ctx.finetune.max_length, return_tensors="pt")
+        regression = model.config.num_labels == 1
+        batches.append((enc, torch.tensor(train.labels[i:i + bs], dtype=torch.float32 if regression else torch.long)))
     ctx.progress("head and FFN importance", 0, 1)
     t0 = wall_clock_s()
     head_scores, ffn_scores = surgery.head_and_ffn_importance(model, batches)

@@ -1,0 +1,103 @@
+"""`bench run` of the shipped regression and binary suites in subprocesses (issue #17), on the tiny model
+and small data files made here, `full` and `int8` only, a few training steps: the recorded metric
+names and intervals, the report judged on RMSE / PR-AUC, `bench compare` of a run with itself and the
+exit codes. Nothing here asserts that the tiny model learned."""
+
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FILLER, NEGATIVE, POSITIVE
+
+REPO = Path(__file__).resolve().parent.parent
+FAST = ["--only", "full", "--only", "int8", "--set", "finetune.max_steps=4", "--set", "finetune.max_length=32",
+        "--set", "finetune.batch_size=16", "--set", "task.max_train_rows=96", "--set", "task.max_val_rows=40",
+        "--set", "task.max_test_rows=60", "--set", "measure.batch_sizes=[4]", "--set", "measure.seq_lengths=[16]",
+        "--set", "slo.seq_len=16", "--set", "slo.p99_ms=1000.0", "--set", "measure.warmup_iterations=1",
+        "--set", "measure.min_iterations=5", "--set", "measure.min_duration_s=0.05", "--set", "measure.max_duration_s=2.0",
+        "--set", "measure.eval_batch_size=32", "--set", "measure.build_timeout_s=300"]
+
+
+def _rows(kind: str, n: int = 240, seed: int = 1) -> list[tuple[str, object]]:
+    """regression: a score in [-1, 1] from the cue words; binary: 'positive' for 1 row in 8, else 'other'."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        pos, neg = rng.randint(0, 2), rng.randint(0, 2)
+        if kind == "binary":
+            pos, neg = (2, 0) if i % 8 == 0 else (0, rng.randint(0, 2))
+        words = [rng.choice(FILLER) for _ in range(3)] + rng.sample(POSITIVE, pos) + rng.sample(NEGATIVE, neg)
+        rng.shuffle(words)
+        label = round((pos - neg) / 2, 2) if kind == "regression" else ("positive" if pos else "other")
+        rows.append((" ".join(words) + f" {i}", label))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def kind_runs(tmp_path_factory, tiny_model_dir):
+    """Both suites run at once (one process each, 2 cores): {kind: (completed process, run dir, env)}."""
+    out, cache = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("cache")
+    env = {**os.environ, "BENCH_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    procs = {}
+    for kind in ("regression", "binary"):
+        data = tmp_path_factory.mktemp("data") / f"{kind}.csv"
+        with open(data, "w", newline="") as f:
+            csv.writer(f).writerows([("text", "label"), *_rows(kind)])
+        cmd = [sys.executable, "-m", "bench", "run", str(REPO / "suites" / f"{kind}.toml"), "--out", str(out),
+               "--set", f"model.base={tiny_model_dir}", "--set", f"task.dataset={data}", *FAST]
+        procs[kind] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    done = {}
+    for kind, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        runs = sorted((out / kind).iterdir()) if (out / kind).is_dir() else []
+        done[kind] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), runs[0] if runs else None, env)
+    return done
+
+
+def _quality(run_dir: Path) -> dict:
+    run = json.loads((run_dir / "run.json").read_text())
+    return {c["variant"]: c["quality"] for c in run["cells"] if c["scenario"] == "accuracy" and c["status"] == "ok"}
+
+
+@pytest.mark.parametrize(("kind", "metric", "label", "others"), [
+    ("regression", "rmse", "RMSE", ("mae", "spearman")), ("binary", "pr_auc", "PR-AUC", ("roc_auc", "f1", "recall"))])
+def test_a_kind_runs_end_to_end_and_is_judged_on_its_metric(kind_runs, kind, metric, label, others):
+    done, run_dir, _ = kind_runs[kind]
+    assert done.returncode == 0, done.stderr[-3000:]
+    quality = _quality(run_dir)
+    assert set(quality) == {"full", "int8"}
+    test_rows = len((run_dir / "data" / "test.jsonl").read_text(encoding="utf-8").split("\n")) - 1
+    for q in quality.values():
+        assert (q["kind"], q["metric"], q["n_examples"]) == (kind, metric, test_rows)
+        assert q["primary"] == q[metric] and q["primary_ci95"] == q[f"{metric}_ci95"]
+        lo, hi = q[f"{metric}_ci95"]
+        assert lo <= q[metric] <= hi
+        assert all(name in q for name in others)
+    if kind == "regression":
+        assert all(-1.0 <= p <= 1.0 for q in quality.values() for p in q["predictions"])  # clipped to the targets
+    else:
+        assert all(q["positives"] > 0 and 0 <= q["threshold"] <= 1 and "validation" in q["threshold_chosen_on"]
+                   for q in quality.values())
+    md = (run_dir / "report.md").read_text()
+    assert f"the {label} floor" in md and f"| variant | steps | {label} (95% CI) | vs full |" in md
+    assert "the accuracy floor" not in md and f"Over {label} (" in md
+    assert f",{metric}," in (run_dir / "cells.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary"])
+def test_compare_of_a_run_with_itself_uses_the_kinds_test(kind_runs, kind, tmp_path):
+    done, run_dir, env = kind_runs[kind]
+    assert done.returncode == 0, done.stderr[-3000:]
+    cmd = [sys.executable, "-m", "bench", "compare", str(run_dir), str(run_dir), "--out", str(tmp_path)]
+    compared = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert compared.returncode == 0, compared.stderr[-3000:] + compared.stdout[-3000:]
+    changes = json.loads((tmp_path / "compare.json").read_text())["changes"]
+    quality = [c for c in changes if c["cell_id"].endswith("/accuracy")]
+    test = "Wilcoxon signed-rank" if kind == "regression" else "paired bootstrap of pr_auc"
+    assert quality and all(c["verdict"] == "same" and c["test"].startswith(test) for c in quality)
