@@ -40,13 +40,24 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator) -> li
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+def _optimizer(model, settings: FineTune, learning_rate: float, total_steps: int):
+    """AdamW with weight decay on matrices only (not biases or LayerNorm), linear warm-up then decay."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
+
+
 def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learning_rate: float,
                      progress: Callable[[str, int, int], None], loss_fn: Callable | None = None,
                      description: str = "fine-tune") -> dict:
     """Train `model` in place: cross-entropy over classes, or MSE where the model has one output
     (num_labels = 1, a regression; transformers picks the loss from num_labels); returns wall time, steps, peak RSS and the loss curve (every 10 steps)."""
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
     seeds = determinism_settings(settings.seed)
     n = len(data.texts)
@@ -55,11 +66,7 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
     if settings.max_steps:
         total = min(total, settings.max_steps)
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for name, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for name, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
+    optimizer, schedule = _optimizer(model, settings, learning_rate, total)
     generator = torch.Generator().manual_seed(settings.seed)
     # one output is a regression (transformers then takes MSE, labels as floats); else cross-entropy
     regression = getattr(model.config, "num_labels", 2) == 1

@@ -149,3 +149,13 @@ def test_readme_layout_lists_every_module():
                if p.parent == PACKAGE and p.name not in ("__init__.py", "__main__.py")}
     on_disk |= {f"bench/{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert named == on_disk, f"missing from README: {sorted(on_disk - named)}; not in bench/: {sorted(named - on_disk)}"
+
+
+def test_no_function_in_bench_is_over_50_lines():
+    """Issue #15's bound (STYLE.md: functions mostly under 30 lines): a longer one is split, not waived."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 50:
+                long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})")
+    assert not long, f"functions over 50 lines: {long}"

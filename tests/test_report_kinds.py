@@ -87,3 +87,20 @@ def test_one_floor_per_suite():
     with pytest.raises(ConfigError, match="give one floor"):
         read_suite("smoke", ["slo.quality_floor=0.5"])  # smoke sets accuracy_floor = 0.9
     assert SLO(p99_ms=10, seq_len=64, quality_floor=0.5).quality_floor == 0.5
+
+
+def test_a_relative_accuracy_floor_is_judged_on_the_interval_paired_with_full():
+    """At 2,000 examples the unpaired 95% interval of an accuracy is about +-1.8 points, wider than the
+    0.8-point margin of a 99% floor; paired with full (same examples), few disagreements decide it."""
+    from bench.report.quality import Floor, Metric, paired_accuracy_interval
+
+    floor = Floor(Metric("accuracy"), 0.99 * 0.80, relative=0.99, reference="full",
+                  reference_value=0.80)
+    full = {"accuracy": 0.80, "predictions": [0] * 2000}
+    close = {"accuracy": 0.795, "predictions": [1] * 4 + [0] * 1996}  # differs from full on 0.2% of examples
+    lo, hi = paired_accuracy_interval(close, full, floor)
+    assert (hi - lo) / 2 == pytest.approx(1.96 * (0.002 / 2000 + 0.01**2 * 0.16 / 2000) ** 0.5)
+    assert not floor.undecided((lo, hi))  # 0.7950 +- 0.0020 is clear of 0.7920
+    loose = {"accuracy": 0.795, "predictions": [1] * 40 + [0] * 1960}  # differs on 2%: the floor is inside
+    assert floor.undecided(paired_accuracy_interval(loose, full, floor))
+    assert paired_accuracy_interval({"accuracy": 0.795}, full, floor) is None  # no predictions: unpaired

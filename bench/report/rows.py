@@ -13,6 +13,7 @@ from bench.report.quality import (
     Metric,
     format_interval,
     interval,
+    paired_accuracy_interval,
     primary_metric,
     quality_by_variant,
     quality_floor,
@@ -129,7 +130,7 @@ def recommend(run: RunRecord, rows: list[dict]) -> dict:
                            f"{best['p99_ms']:.1f} ms ({best['variant']}, batch {best['batch_size']})")
     else:
         out["why_none"] = f"every cell within the SLO is {_side(floor)} the {floor.metric.label} floor {floor.threshold:.4f}"
-    out["undecided"] = undecided_cells(fast, out["choice"], floor)
+    out["undecided"] = undecided_cells(fast, out["choice"], floor, quality_by_variant(run))
     out["decided"] = not out["undecided"]
     return out
 
@@ -143,18 +144,21 @@ def _interval_of(row: dict, name: str) -> tuple[float, float] | None:
     return None if lo is None or hi is None or math.isnan(lo) or math.isnan(hi) else (lo, hi)
 
 
-def undecided_cells(fast: list[dict], choice: dict | None, floor: Floor) -> list[dict]:
+def undecided_cells(fast: list[dict], choice: dict | None, floor: Floor, qualities: dict | None = None) -> list[dict]:
     """The variants whose side of the floor decides the recommendation and whose 95% interval contains
     the floor: the choice, and the cells within the SLO cheaper than it (all of them where there is no
-    choice) that miss the floor. One entry per variant: {"variant", "value", "ci"}."""
-    name = floor.metric.name
+    choice) that miss the floor. A relative accuracy floor is judged on the interval paired with the
+    reference (quality.paired_accuracy_interval) where both predictions are stored; else on the
+    variant's own interval. One entry per variant: {"variant", "value", "ci", "paired"}."""
+    name, qualities = floor.metric.name, qualities or {}
     cheaper = [r for r in fast if choice is None or (r is not choice and cost_of(r) < cost_of(choice))]
     deciding = ([choice] if choice else []) + [r for r in cheaper if not floor.meets(r[name])]
     out: dict[str, dict] = {}
     for r in deciding:
-        ci = _interval_of(r, name)
+        paired = paired_accuracy_interval(qualities.get(r["variant"]), qualities.get(floor.reference), floor)
+        ci = paired or _interval_of(r, name)
         if floor.undecided(ci) and r["variant"] not in out:
-            out[r["variant"]] = {"variant": r["variant"], "value": r[name], "ci": ci}
+            out[r["variant"]] = {"variant": r["variant"], "value": r[name], "ci": ci, "paired": paired is not None}
     return list(out.values())
 
 
@@ -167,7 +171,7 @@ def undecided_text(rec: dict, run: RunRecord) -> str:
     sizes = sorted({int(q["n_examples"]) for q in quality_by_variant(run).values() if q.get("n_examples")})
     split = f"the test split ({', '.join(f'{n:,}' for n in sizes)} examples)" if sizes else "the test split"
     each = "; ".join(f"{u['variant']} {label} {u['value']:.4f}, 95% CI {format_interval(u['ci'])}"
-                     for u in rec["undecided"])
+                     + (f" paired with {floor.reference}" if u.get("paired") else "") for u in rec["undecided"])
     return (f" **Not decided:** {split} cannot tell whether {', '.join(u['variant'] for u in rec['undecided'])} "
             f"meet{'s' if len(rec['undecided']) == 1 else ''} the floor {floor.threshold:.4f}: the 95% interval "
             f"contains it ({each}). A larger test split (task.max_test_rows, or more data) narrows the intervals.")
