@@ -26,30 +26,92 @@ def _console():
 
 @app.command()
 def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")] = None,
-        profile: Annotated[str | None, typer.Option(help="Hardware profile name or path; auto: the shipped profile matching this machine, else 'local'; local: this machine at --price-usd-per-hour (or no price). Default: the suite's default_profile.")] = None,
+        profile: Annotated[list[str] | None, typer.Option(help="Hardware profile name or path; auto: the shipped profile matching this machine, else 'local'; local: this machine at --price-usd-per-hour (or no price). Default: the suite's default_profile. Repeat it with --executor ray to measure on a node of each profile.")] = None,
         allow_profile_mismatch: Annotated[bool, typer.Option(help="Measure here although the machine is not what --profile stands for; every dollar figure then says 'measured on ..., priced as ...'.")] = False,
         price_usd_per_hour: Annotated[float | None, typer.Option(help="The price of this machine for the 'local' profile (--profile local or auto without a match), USD per hour.", min=0.0)] = None,
         out: Annotated[Path, typer.Option(help="Root folder for run directories.")] = Path("results"),
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None,
-        resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run directory: measure only its missing cells.")] = None):
-    """Fine-tune, build each variant, measure every cell, and write a new run directory with its report."""
-    from bench.report.render import write_report
-    from bench.report.terminal import print_summary
-    from bench.runner import ProfileRequest, run_suite
-
-    console = _console()
+        resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run directory: measure only its missing cells.")] = None,
+        executor: Annotated[str, typer.Option(help="local: this machine; ray: each --profile on a node of a Ray cluster that advertises it (pip install 'bench[ray]'; see `bench node`).")] = "local",
+        ray_address: Annotated[str | None, typer.Option(help="The Ray cluster to join (default: RAY_ADDRESS, else the local head).")] = None,
+        node_wait_s: Annotated[float, typer.Option(help="With --executor ray: how long to wait for a node of each profile before refusing (exit 2).", min=0.0)] = 60.0):
+    """Fine-tune, build each variant, measure every cell, and write a new run directory with its report
+    (one per profile with --executor ray)."""
     if suite is None and resume is None:
         raise BenchError("name a SUITE (see `bench suites`) or give --resume RUN_DIR")
-    request = ProfileRequest(profile, allow_profile_mismatch, price_usd_per_hour)
-    run_dir, code = run_suite(suite, profile=request, out_root=out, only=only, overrides=set_, resume=resume,
-                              console=console)
-    paths = write_report(run_dir)
-    print_summary(run_dir, console)
-    console.print(f"\nreport: [bold]{paths['html']}[/]\n        {paths['md']}\n        {paths['csv']}", soft_wrap=True)
+    if executor not in ("local", "ray"):
+        raise BenchError(f"--executor {executor!r}: expected local or ray")
+    if len(profile or []) > 1 and executor != "ray":
+        raise BenchError("several --profile need --executor ray (a node of each profile); one machine is one profile")
+    console = _console()
+    results = _run_suite_or_fanout(suite, profile or [], executor, ray_address, node_wait_s, console, out=out, only=only,
+                                   overrides=set_, resume=resume, allow_mismatch=allow_profile_mismatch,
+                                   price_usd_per_hour=price_usd_per_hour)
+    for run_dir, _ in results:
+        _write_and_show(run_dir, console)
+    code = max(c for _, c in results)
     if code != EXIT_OK:
         console.print("[red]finished with failed cells (exit code 3); see 'Not measured' in the report")
     raise typer.Exit(code)
+
+
+def _run_suite_or_fanout(suite, profiles: list[str], executor: str, address, node_wait_s: float, console, *,
+                         out, only, overrides, resume, allow_mismatch, price_usd_per_hour) -> list[tuple[Path, int]]:
+    """A local run, a fan-out over a Ray cluster, or the resume of either (a run directory says which)."""
+    from bench.runner import ProfileRequest, run_suite
+
+    if resume is not None:
+        from bench.fanout import is_cluster_run, resume_fanout
+        from bench.record import load_run
+
+        if (resume / "run.json").is_file() and is_cluster_run(load_run(resume)):
+            if suite or profiles or overrides:
+                raise BenchError("--resume takes the suite, profile and settings from the run; give no SUITE, "
+                                 "--profile or --set with it")
+            return [resume_fanout(resume, load_run(resume), address=address, only=only, console=console,
+                                  node_wait_s=node_wait_s)]
+    if executor == "ray" and resume is None:
+        from bench.fanout import run_fanout
+
+        if not profiles:
+            raise BenchError("--executor ray: name the profiles to measure, e.g. --profile aws-c6a-large "
+                             "--profile aws-c7a-large")
+        return run_fanout(suite, profiles, address=address, out_root=out, only=only, overrides=overrides,
+                          allow_mismatch=allow_mismatch, console=console, node_wait_s=node_wait_s)
+    request = ProfileRequest(profiles[0] if profiles else None, allow_mismatch, price_usd_per_hour)
+    return [run_suite(suite, profile=request, out_root=out, only=only, overrides=overrides, resume=resume,
+                      console=console)]
+
+
+def _write_and_show(run_dir: Path, console) -> None:
+    from bench.report.render import write_report
+    from bench.report.terminal import print_summary
+
+    paths = write_report(run_dir)
+    print_summary(run_dir, console)
+    console.print(f"\nreport: [bold]{paths['html']}[/]\n        {paths['md']}\n        {paths['csv']}", soft_wrap=True)
+
+
+@app.command()
+def node(profile: Annotated[str, typer.Option(help="The profile this machine stands for (name or path).")],
+         address: Annotated[str | None, typer.Option(help="The Ray head to join, host:port (default: start a head here).")] = None,
+         simulated: Annotated[bool, typer.Option(help="Advertise the profile without being its hardware (tests, demos): the check is relaxed and every run on it labelled so.")] = False,
+         dry_run: Annotated[bool, typer.Option(help="Check and print the `ray start` command; do not run it.")] = False):
+    """Start a Ray node that advertises PROFILE, after checking this machine is what the profile stands
+    for (exit 2 naming both sides if not). One cell runs on it at a time."""
+    import shlex
+    import subprocess
+
+    from bench.config import load_profile
+    from bench.executors.ray import ray_start_command
+    from bench.machine import detect
+
+    console = _console()
+    command = ray_start_command(load_profile(profile), detect(), address=address, simulated=simulated)
+    console.print(shlex.join(command), soft_wrap=True, markup=False)
+    if not dry_run:
+        raise typer.Exit(subprocess.run(command).returncode)
 
 
 @app.command()

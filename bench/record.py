@@ -27,6 +27,9 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     `latency` is derived from them on load and no longer written. A cell has `warnings` (what makes its
 #     figures weaker: no warm-up, a p99 from few samples, more threads than cores, a busy CPU or GPU);
 #     environment["machine"] and environment["profile_check"] say what it ran on and what it is priced as.
+#     (2026-11-30, same version) A run measured on a Ray cluster node (issue #19) has environment["cluster"]
+#     (executor, address, profile resource, node id, simulated) and its environment is the node's; a cell
+#     whose node died has error_kind "node_lost" (its reason names the node); --resume measures it again.
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")
@@ -43,7 +46,7 @@ class CellRecord:
     batch_size: int | None = None
     seq_len: int | None = None
     reason: str | None = None  # why failed or unsupported
-    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy | cpu_busy
+    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy | cpu_busy | node_lost
     error_tail: str | None = None  # last lines of the worker's output
     # derived, not stored: the pooled view of `processes` (results.pooled_latency): samples_ms, warmup_ms,
     # stopped_by, summary (ms), process_sample_counts, ... Given alone (schema 1, tests), it is cut into processes.

@@ -18,7 +18,7 @@ class Outcome:
     status: str  # ok | unsupported | failed
     result: Any = None  # ProcessResult for a cell, a dict for a build
     reason: str | None = None
-    error_kind: str | None = None  # exception | signal | timeout | oom | no_result | device_busy | cpu_busy
+    error_kind: str | None = None  # exception | signal | timeout | oom | no_result | device_busy | cpu_busy | node_lost
     error_tail: str | None = None
     wall_s: float = 0.0
 

@@ -1,0 +1,241 @@
+"""The Ray executor: each job on a node of one hardware profile of a Ray cluster, in bench's own spawn
+worker there (bench/launcher.py: the same time-outs, memory limit, failure kinds and records as a local
+run). Needs the optional extra `pip install bench[ray]`.
+
+A node stands for a profile by advertising the custom resource `bench-profile:<name>` with a quantity
+of 1 (`bench node`, or `ray start --resources`); every job asks for one unit, so a node measures one
+cell at a time. The artifact and the test split travel through Ray's object store and are unpacked
+into the node's own cache (`BENCH_CACHE_DIR` there), where the manifest's sha256 of every file is
+checked before use; a node that already holds a verified copy (a shared path) uses it as it is.
+Ray's own overhead (scheduling, shipping, unpacking) is outside the worker, hence outside the timed
+region; a node that dies or loses its connection turns the job into `failed`, `error_kind` `node_lost`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.executors.base import OnProgress, Outcome
+from bench.record import write_atomic
+
+PROFILE_RESOURCE = "bench-profile:"  # + profile name; quantity 1 per node: one cell per node at a time
+SIMULATED_RESOURCE = "bench-simulated"  # a node that only plays its profile (tests, demos): check relaxed
+NODE_WAIT_S = 60.0  # how long a run waits for a node of each profile before refusing it
+
+
+def profile_resource(profile: str) -> str:
+    return PROFILE_RESOURCE + profile
+
+
+def ray_start_command(profile, machine, *, address: str | None = None, simulated: bool = False) -> list[str]:
+    """The `ray start` argv that makes this machine a node of `profile` (bench.config.Profile), after
+    checking `machine` (bench.machine.Machine) against it as a local run does (bench.profile_match).
+    `address` None: start a head here. `simulated`: the check is relaxed and the node advertises
+    `bench-simulated`, which labels every run measured on it. ConfigError (exit 2) on a mismatch."""
+    from bench.errors import ConfigError
+    from bench.profile_match import check_profile
+
+    mismatches = check_profile(machine, profile)
+    if mismatches and not simulated:
+        raise ConfigError(f"--profile {profile.name}", f"this machine ({machine.describe()}) is not what profile "
+                          f"{profile.name} ({profile.instance}) stands for: {'; '.join(mismatches)}. Start the node on "
+                          "a machine of that kind (or, for a test only, with --simulated)")
+    resources = {profile_resource(profile.name): 1, **({SIMULATED_RESOURCE: 1} if simulated else {})}
+    ray_bin = Path(sys.executable).parent / "ray"
+    where = ["--head"] if address is None else ["--address", address]
+    return [str(ray_bin) if ray_bin.is_file() else "ray", "start", *where, "--resources", json.dumps(resources),
+            "--num-cpus", str(machine.usable_cores)]
+
+
+def _ray():
+    """The ray module, or a BenchError (exit 2) saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        from bench.errors import BenchError
+
+        raise BenchError("--executor ray needs Ray: pip install 'bench[ray]'") from None
+    return ray
+
+
+def connect(address: str | None):
+    """Join the cluster at `address` (None: RAY_ADDRESS or a local `ray start --head`); the ray module."""
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=address or "auto", log_to_driver=False, configure_logging=False)
+    return ray
+
+
+def live_nodes(profile: str) -> list[dict]:
+    """The alive nodes that advertise `profile` (ray.nodes() entries)."""
+    ray = _ray()
+    return [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get(profile_resource(profile))]
+
+
+def wait_for_profiles(profiles: list[str], wait_s: float = NODE_WAIT_S) -> dict[str, list[dict]]:
+    """The live nodes of every profile, waiting up to `wait_s` for the missing ones to join.
+    Raises ConfigError (exit 2) naming the profiles with no node and the profiles the cluster has."""
+    from bench.errors import ConfigError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = {p: live_nodes(p) for p in profiles}
+        missing = [p for p, nodes in found.items() if not nodes]
+        if not missing:
+            return found
+        if time.monotonic() >= deadline:
+            have = sorted({k[len(PROFILE_RESOURCE):] for n in _ray().nodes() if n.get("Alive")
+                           for k in n.get("Resources", {}) if k.startswith(PROFILE_RESOURCE)})
+            raise ConfigError("--profile " + ", ".join(missing),
+                              f"no live node of the cluster advertises {', '.join(map(profile_resource, missing))} "
+                              f"after waiting {wait_s:g} s; the cluster's profiles: {', '.join(have) or 'none'}. "
+                              "Start one with `bench node --profile P --address ADDR` on a machine of that kind")
+        time.sleep(1.0)  # setup only: nothing is measured while the parent waits
+
+
+def _node_is_simulated(node: dict) -> bool:
+    return bool(node.get("Resources", {}).get(SIMULATED_RESOURCE))
+
+
+def probe_node(profile: str, node: dict) -> dict:
+    """On a node of `profile`: its environment as a run records it (bench.env.collect_environment with
+    the node's detected machine), its node id and whether it is simulated."""
+    ray = _ray()
+    task = ray.remote(_node_environment).options(num_cpus=0, max_retries=0, **_on_node(node["NodeID"]))
+    env = ray.get(task.remote())
+    return {"environment": env, "node_id": node["NodeID"], "simulated": _node_is_simulated(node)}
+
+
+def _on_node(node_id: str) -> dict:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=False)}
+
+
+def _node_environment() -> dict:
+    from bench.config import REPO_ROOT
+    from bench.env import collect_environment
+    from bench.machine import detect
+
+    return collect_environment(REPO_ROOT, detect())
+
+
+# --- shipping: a directory or a file as {relative path: bytes}, put once in the object store ---
+
+def _pack(path: Path) -> dict[str, bytes]:
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _unpack_artifact(name: str, files: dict[str, bytes]) -> str:
+    """The artifact `name` in this node's cache: used as it is if it verifies, else unpacked from
+    `files` into a staging directory, checked against its manifest and published by a rename."""
+    from bench import artifacts
+
+    final = artifacts.cache_root() / "artifacts" / name
+    with artifacts.build_lock(final):
+        if final.exists() and artifacts.verify(final) is None:
+            return str(final)
+        staging = artifacts.staging_dir(final)
+        for rel, data in files.items():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).write_bytes(data)
+        problem = artifacts.verify(staging)
+        if problem is not None:
+            raise RuntimeError(f"shipped artifact {name} does not verify on this node: {problem}")
+        artifacts.publish(staging, final, artifacts.read_manifest(staging))
+    return str(final)
+
+
+def _unpack_file(key: str, files: dict[str, bytes]) -> str:
+    from bench import artifacts
+
+    ((name, data),) = files.items()
+    path = artifacts.cache_root() / "shipped" / key / name
+    if not path.is_file() or path.read_bytes() != data:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data.decode())
+    return str(path)
+
+
+def _run_on_node(job, timeout_s: float, memory_limit_mib: float | None, shipped: tuple, *contents):
+    """The Ray task: place the job's inputs on this node (`shipped`: (job field, name) pairs, whose
+    files are `contents`, resolved by Ray from the object store), run it in a spawn worker, and return
+    (Outcome, the worker's log)."""
+    from bench import launcher
+
+    unpack = {"artifact_dir": _unpack_artifact, "test_path": _unpack_file}
+    changes = {field: unpack[field](name, files) for (field, name), files in zip(shipped, contents, strict=True)}
+    job = dataclasses.replace(job, **changes) if changes else job
+    with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
+        log = Path(tmp) / "worker.log"
+        outcome = launcher.run_job(job, log, timeout_s, None, memory_limit_mib=memory_limit_mib)
+        text = log.read_text(errors="replace") if log.is_file() else ""
+    return outcome, text
+
+
+class RayExecutor:
+    """Runs each job on a live node of `profile` (the first alive one that advertises it), one job per
+    node at a time. `node_wait_s`: how long a job waits for a node of the profile to be alive before it
+    is `node_lost` without having started."""
+
+    def __init__(self, profile: str, node_wait_s: float = NODE_WAIT_S):
+        self.profile = profile
+        self.node_wait_s = node_wait_s
+        self._shipped: dict[str, tuple] = {}  # local path -> (name or key, object ref), put once
+        self.last_node_id: str | None = None
+
+    def _ship(self, path_text: str, as_artifact: bool) -> tuple:
+        if path_text not in self._shipped:
+            path = Path(path_text)
+            from bench.artifacts import content_key
+
+            name = path.name if as_artifact else content_key({"path": path_text})[:16]
+            self._shipped[path_text] = (name, _ray().put(_pack(path)))
+        return self._shipped[path_text]
+
+    def _shipment(self, job) -> tuple[tuple, list]:
+        """((job field, name) pairs, their object refs): the job's artifact and test split."""
+        fields = [f for f in ("artifact_dir", "test_path") if getattr(job, f, None)]
+        shipped = [self._ship(getattr(job, f), as_artifact=f == "artifact_dir") for f in fields]
+        return tuple((f, name) for f, (name, _) in zip(fields, shipped, strict=True)), [ref for _, ref in shipped]
+
+    def _node(self) -> dict | None:
+        deadline = time.monotonic() + self.node_wait_s
+        while True:
+            nodes = live_nodes(self.profile)
+            if nodes or time.monotonic() >= deadline:
+                return nodes[0] if nodes else None
+            time.sleep(1.0)  # between cells, waiting for a node to come back: nothing is measured
+
+    def run(self, job, log_path: Path, timeout_s: float, on_progress: OnProgress | None = None,
+            memory_limit_mib: float | None = None) -> Outcome:
+        ray = _ray()
+        node = self._node()
+        if node is None:
+            return Outcome("failed", reason=f"no live node of profile {self.profile} "
+                                            f"(waited {self.node_wait_s:g} s)", error_kind="node_lost")
+        self.last_node_id = node["NodeID"]
+        if on_progress:
+            on_progress(f"on node {node['NodeID'][:12]}", 0, 1)
+        task = ray.remote(_run_on_node).options(
+            num_cpus=0, max_retries=0, resources={profile_resource(self.profile): 1}, **_on_node(node["NodeID"]))
+        t0 = time.monotonic()
+        try:
+            names, refs = self._shipment(job)
+            outcome, log_text = ray.get(task.remote(job, timeout_s, memory_limit_mib, names, *refs))
+        except ray.exceptions.RayTaskError as e:  # bench's own code failed on the node (not the worker)
+            return Outcome("failed", reason=f"on node {node['NodeID']}: {e.cause!r}", error_kind="exception",
+                           error_tail=str(e)[-2000:], wall_s=time.monotonic() - t0)
+        except ray.exceptions.RayError as e:  # the node died, was pre-empted or lost its connection
+            return Outcome("failed", reason=f"node {node['NodeID']} lost: {type(e).__name__}",
+                           error_kind="node_lost", error_tail=str(e)[-2000:], wall_s=time.monotonic() - t0)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(log_path, log_text)
+        return outcome
