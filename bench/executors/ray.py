@@ -67,7 +67,13 @@ def connect(address: str | None):
     """Join the cluster at `address` (None: RAY_ADDRESS or a local `ray start --head`); the ray module."""
     ray = _ray()
     if not ray.is_initialized():
-        ray.init(address=address or "auto", log_to_driver=False, configure_logging=False)
+        try:
+            ray.init(address=address or "auto", log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            from bench.errors import BenchError
+
+            raise BenchError(f"--ray-address {address or 'auto (RAY_ADDRESS or a local head)'}: cannot join the "
+                             f"Ray cluster ({e}); start one with `ray start --head` (see README, Several machines)") from None
     return ray
 
 
