@@ -49,9 +49,9 @@ name = "full"
 batch_sizes = [4]
 seq_lengths = [16]
 warmup_iterations = 1
-min_iterations = 5
-min_duration_s = 1.0
-max_duration_s = 5.0
+min_iterations = 3
+min_duration_s = 0.0
+max_duration_s = 0.5
 eval_batch_size = 16
 build_timeout_s = 600
 cell_timeout_s = 300
@@ -66,7 +66,7 @@ def _node_args(profile: str) -> dict:
     return {"num_cpus": 1, "resources": {profile_resource(profile): 1, SIMULATED_RESOURCE: 1}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # one cluster for every test of the module: its start-up dominates
 def cluster(tmp_path_factory):
     """A head that measures nothing and one simulated node per profile; the nodes keep their artifacts in a
     cache of their own (BENCH_CACHE_DIR as the raylets inherit it), so shipping is exercised."""
