@@ -127,9 +127,9 @@ def memory_total_mib() -> int | None:
 
 def machine_record(machine=None) -> dict:
     """environment["machine"]: the identity bench.machine detects, with its one-line description."""
-    from bench.machine import detect
-
     import json
+
+    from bench.machine import detect
 
     machine = machine or detect()
     # as run.json will hold it (lists, not tuples), so a live record compares equal to a stored one

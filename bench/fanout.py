@@ -21,11 +21,14 @@ from bench.runner import make_context, new_progress, run_contexts
 from bench.runsetup import Node, ProfileRequest, choose_run_profile, resume_run, start_run
 
 
-def _node(profile: str, node: dict, address: str | None) -> Node:
-    probe = ray_executor.probe_node(profile, node)
+def _node(profile: str, nodes: list[dict], address: str | None) -> Node:
+    """The run's node: the first live node of `profile` probed (its environment is the run's), with every
+    live node of the profile listed (they measure side by side; each cell names its own)."""
+    probe = ray_executor.probe_node(profile, nodes[0])
     return Node(probe["environment"], {"executor": "ray", "address": address,
                                        "profile_resource": ray_executor.profile_resource(profile),
-                                       "node_id": probe["node_id"], "simulated": probe["simulated"]})
+                                       "node_id": probe["node_id"], "simulated": probe["simulated"],
+                                       "nodes": [ray_executor.node_label(n) for n in nodes]})
 
 
 def cluster_nodes(profiles: list[str], address: str | None, node_wait_s: float) -> dict[str, Node]:
@@ -37,7 +40,7 @@ def cluster_nodes(profiles: list[str], address: str | None, node_wait_s: float) 
                           f"profiles; 'auto' and 'local' mean this machine): got {', '.join(profiles)}")
     ray_executor.connect(address)
     found = ray_executor.wait_for_profiles(profiles, node_wait_s)
-    return {p: _node(p, found[p][0], address) for p in profiles}
+    return {p: _node(p, found[p], address) for p in profiles}
 
 
 def _check_all(suite_ref: str, overrides, profiles: list[str], nodes: dict[str, Node], allow_mismatch: bool,

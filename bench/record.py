@@ -30,6 +30,9 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     (2026-11-30, same version) A run measured on a Ray cluster node (issue #19) has environment["cluster"]
 #     (executor, address, profile resource, node id, simulated) and its environment is the node's; a cell
 #     whose node died has error_kind "node_lost" (its reason names the node); --resume measures it again.
+#     (2026-11-30, same version) The nodes of one profile measure side by side: a cluster cell's
+#     settings["nodes"] names the node of each of its processes ({"node_id", "host", "address"}, in the
+#     order they ran) and environment["cluster"]["nodes"] lists the profile's nodes at the start.
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")

@@ -72,7 +72,7 @@ class RunContext:
         last_decile = [-1]
 
         def update(text: str, done: int, total: int) -> None:
-            self.progress.update(task_id, description=f"  {text}", completed=done, total=max(total, 1), visible=True)
+            self.progress.update(task_id, description=f"  {self.label}{text}", completed=done, total=max(total, 1), visible=True)
             decile = int(10 * done / max(total, 1))
             if not self.console.is_terminal and total > 1 and decile > last_decile[0]:
                 last_decile[0] = decile
@@ -95,6 +95,7 @@ class _ProgressExecutor:
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
+        self.slots = getattr(ctx.executor, "slots", 1)  # the nodes of a cluster profile measure at once
 
     def run(self, job, log_path: Path, timeout_s: float, on_progress=None, memory_limit_mib=None) -> Outcome:
         return self.ctx.run_job(job, log_path.stem, timeout_s)
@@ -150,10 +151,12 @@ def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
     scheduler = Scheduler(_ProgressExecutor(ctx), ctx.run_dir, ctx.suite.measure.cell_timeout_s,
                           describe=lambda text: ctx.progress.update(overall, description=ctx.label + text))
     cells = _build_all(ctx, variants, overall, scheduler)
+    saving = threading.Lock()  # cells of one run may finish at once on several nodes
 
     def finish(cell: PendingCell, outcome: Outcome) -> None:
         record = cell_record(cell, outcome, ctx.machine)
-        ctx.add_cell(record)
+        with saving:
+            ctx.add_cell(record)
         ctx.console.print(ctx.label + echo_line(record))
         ctx.progress.advance(overall)
 

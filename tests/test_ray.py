@@ -1,7 +1,8 @@
-"""A suite fanned out over a local Ray cluster (ray.cluster_utils.Cluster) of two simulated nodes, each
-advertising another CPU profile, on the tiny model: every cell of every profile, with the statuses and
-accuracy of a local run; artifacts built once; a node killed mid-run gives node_lost cells that
---resume measures again; a profile with no node is refused (exit 2) before anything is built."""
+"""A suite fanned out over one local Ray cluster (ray.cluster_utils.Cluster, started once for the module)
+of simulated nodes: two of one CPU profile (they measure side by side, one cell per node at a time) and
+one of another, on the tiny model: every cell of every profile, with the statuses and accuracy of a
+local run, and the node that measured it; artifacts built once; a node killed mid-run gives node_lost
+cells that --resume measures again; a profile with no node is refused (exit 2) before anything is built."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from bench.runner import ProfileRequest, run_suite  # noqa: E402
 
 pytestmark = pytest.mark.ray
 PROFILES = ("aws-c6a-large", "aws-c7a-large")
-KILLED = PROFILES[1]
+PAIRED, KILLED = PROFILES  # PAIRED has two nodes, KILLED one, removed mid-run
 
 SUITE = """
 name = "raytiny"
@@ -46,7 +47,7 @@ max_length = 32
 [[variants]]
 name = "full"
 [measure]
-batch_sizes = [4]
+batch_sizes = [1, 4]
 seq_lengths = [16]
 warmup_iterations = 1
 min_iterations = 3
@@ -66,7 +67,7 @@ def _node_args(profile: str) -> dict:
     return {"num_cpus": 1, "resources": {profile_resource(profile): 1, SIMULATED_RESOURCE: 1}}
 
 
-@pytest.fixture(scope="module")  # one cluster for every test of the module: its start-up dominates
+@pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A head that measures nothing and one simulated node per profile; the nodes keep their artifacts in a
     cache of their own (BENCH_CACHE_DIR as the raylets inherit it), so shipping is exercised."""
@@ -75,7 +76,7 @@ def cluster(tmp_path_factory):
     before = os.environ.get("BENCH_CACHE_DIR")
     os.environ["BENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("node-cache"))
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    nodes = {p: c.add_node(**_node_args(p)) for p in PROFILES}
+    nodes = {p: c.add_node(**_node_args(p)) for p in (PAIRED, PAIRED, KILLED)}  # the last of each
     ray.init(address=c.address, log_to_driver=False)
     os.environ["BENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("parent-cache"))
     yield c, nodes
@@ -123,7 +124,7 @@ def fanout(cluster, suite_path, tmp_path_factory):
     cluster[0].add_node(**_node_args(KILLED))
     resumed = resume_fanout(results[KILLED][0], after_kill, console=console, node_wait_s=30)
     local_dir, local_code = run_suite(str(suite_path), profile=ProfileRequest("local"), out_root=out / "local",
-                                      console=console)
+                                      console=console, overrides=["measure.batch_sizes=[4]"])  # fewer cells here
     return {"results": results, "after_kill": after_kill, "resumed": resumed, "local": (local_dir, local_code),
             "terminal": terminal.getvalue(), "fanout_s": fanout_s}
 
@@ -145,15 +146,25 @@ def test_a_profile_without_a_node_is_refused_before_anything_is_built(cluster, s
 def test_every_cell_of_every_profile_matches_a_local_run(fanout):
     local = _by_id(fanout["local"][0])
     assert fanout["local"][1] == 0 and {c.status for c in local.values()} == {"ok"}
-    alive = fanout["results"][PROFILES[0]]
+    alive = fanout["results"][PAIRED]
     for run_dir in (alive[0], fanout["resumed"][0]):
         cells = _by_id(run_dir)
-        assert cells.keys() == local.keys()
-        for cid, cell in cells.items():
-            assert cell.status == local[cid].status, (run_dir, cid, cell.reason)
+        assert len(cells) == 3 and local.keys() < cells.keys()
+        assert {c.status for c in cells.values()} == {"ok"}, [(c.cell_id, c.reason) for c in cells.values()]
+        for cid, cell in local.items():
             if cell.quality:
-                assert cell.quality["accuracy"] == local[cid].quality["accuracy"], cid
+                assert cells[cid].quality["accuracy"] == cell.quality["accuracy"], cid
     assert alive[1] == 0 and fanout["resumed"][1] == 0
+
+
+def test_the_nodes_of_one_profile_measure_side_by_side_and_each_cell_names_its_node(fanout):
+    cells = _by_id(fanout["results"][PAIRED][0])
+    nodes = {cid: c.settings["nodes"] for cid, c in cells.items()}
+    assert all(len(n) == 1 and n[0]["node_id"] and n[0]["host"] for n in nodes.values()), nodes
+    offline = [n[0]["node_id"] for cid, n in nodes.items() if "/offline/" in cid]
+    assert len(offline) == 2 and len(set(offline)) == 2  # one round: the two cells on the two nodes at once
+    cluster = load_run(fanout["results"][PAIRED][0]).environment["cluster"]
+    assert sorted(n["node_id"] for n in cluster["nodes"]) == sorted(set(offline))
 
 
 def test_each_profile_has_its_own_labelled_run_directory(fanout):

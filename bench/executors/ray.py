@@ -4,7 +4,7 @@ run). Needs the optional extra `pip install bench[ray]`.
 
 A node stands for a profile by advertising the custom resource `bench-profile:<name>` with a quantity
 of 1 (`bench node`, or `ray start --resources`); every job asks for one unit, so a node measures one
-cell at a time. The artifact and the test split travel through Ray's object store and are unpacked
+cell at a time, and the nodes of one profile measure side by side (RayExecutor.slots). The artifact and the test split travel through Ray's object store and are unpacked
 into the node's own cache (`BENCH_CACHE_DIR` there), where the manifest's sha256 of every file is
 checked before use; a node that already holds a verified copy (a shared path) uses it as it is.
 Ray's own overhead (scheduling, shipping, unpacking) is outside the worker, hence outside the timed
@@ -17,6 +17,7 @@ import dataclasses
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -186,25 +187,36 @@ def _run_on_node(job, timeout_s: float, memory_limit_mib: float | None, shipped:
     return outcome, text
 
 
+def node_label(node: dict) -> dict:
+    """What a cell record says about the node that measured it (a ray.nodes() entry)."""
+    return {"node_id": node["NodeID"], "host": node.get("NodeManagerHostname"),
+            "address": node.get("NodeManagerAddress")}
+
+
 class RayExecutor:
-    """Runs each job on a live node of `profile` (the first alive one that advertises it), one job per
-    node at a time. `node_wait_s`: how long a job waits for a node of the profile to be alive before it
-    is `node_lost` without having started."""
+    """Runs each job on a live node of `profile`, one job per node at a time: `slots` jobs at once, one
+    for each node of the profile alive when it was made (more nodes joining later are spares). A job
+    waits for a free node; `node_wait_s`: how long it waits once no node of the profile is alive before
+    it is `node_lost` without having started. Thread-safe (the scheduler calls it from `slots` threads)."""
 
     def __init__(self, profile: str, node_wait_s: float = NODE_WAIT_S):
         self.profile = profile
         self.node_wait_s = node_wait_s
         self._shipped: dict[str, tuple] = {}  # local path -> (name or key, object ref), put once
-        self.last_node_id: str | None = None
+        self._ship_lock = threading.Lock()
+        self._busy: set[str] = set()  # node ids running a job of this executor
+        self._released = threading.Condition()
+        self.slots = max(1, len(live_nodes(profile)))
 
     def _ship(self, path_text: str, as_artifact: bool) -> tuple:
-        if path_text not in self._shipped:
-            path = Path(path_text)
-            from bench.artifacts import content_key
+        with self._ship_lock:
+            if path_text not in self._shipped:
+                path = Path(path_text)
+                from bench.artifacts import content_key
 
-            name = path.name if as_artifact else content_key({"path": path_text})[:16]
-            self._shipped[path_text] = (name, _ray().put(_pack(path)))
-        return self._shipped[path_text]
+                name = path.name if as_artifact else content_key({"path": path_text})[:16]
+                self._shipped[path_text] = (name, _ray().put(_pack(path)))
+            return self._shipped[path_text]
 
     def _shipment(self, job) -> tuple[tuple, list]:
         """((job field, name) pairs, their object refs): the job's artifact and test split."""
@@ -212,24 +224,45 @@ class RayExecutor:
         shipped = [self._ship(getattr(job, f), as_artifact=f == "artifact_dir") for f in fields]
         return tuple((f, name) for f, (name, _) in zip(fields, shipped, strict=True)), [ref for _, ref in shipped]
 
-    def _node(self) -> dict | None:
+    def _acquire(self) -> dict | None:
+        """A live node of the profile that runs no job of ours, marked busy; None once no node of the
+        profile has been alive for `node_wait_s`. Blocks while every live node is busy (a job's end wakes
+        it); only with no live node does it look again each second (nothing of ours is measuring then)."""
         deadline = time.monotonic() + self.node_wait_s
-        while True:
-            nodes = live_nodes(self.profile)
-            if nodes or time.monotonic() >= deadline:
-                return nodes[0] if nodes else None
-            time.sleep(1.0)  # between cells, waiting for a node to come back: nothing is measured
+        with self._released:
+            while True:
+                nodes = live_nodes(self.profile)
+                free = [n for n in nodes if n["NodeID"] not in self._busy]
+                if free:
+                    self._busy.add(free[0]["NodeID"])
+                    return free[0]
+                if nodes:
+                    deadline = time.monotonic() + self.node_wait_s
+                elif time.monotonic() >= deadline:
+                    return None
+                self._released.wait(timeout=None if nodes else 1.0)
+
+    def _release(self, node_id: str) -> None:
+        with self._released:
+            self._busy.discard(node_id)
+            self._released.notify_all()
 
     def run(self, job, log_path: Path, timeout_s: float, on_progress: OnProgress | None = None,
             memory_limit_mib: float | None = None) -> Outcome:
-        ray = _ray()
-        node = self._node()
+        node = self._acquire()
         if node is None:
             return Outcome("failed", reason=f"no live node of profile {self.profile} "
                                             f"(waited {self.node_wait_s:g} s)", error_kind="node_lost")
-        self.last_node_id = node["NodeID"]
-        if on_progress:
-            on_progress(f"on node {node['NodeID'][:12]}", 0, 1)
+        try:
+            if on_progress:  # one line per node while it measures (the worker's own progress stays there)
+                on_progress(f"node {node.get('NodeManagerHostname')} {node['NodeID'][:8]}: {log_path.stem}", 0, 1)
+            outcome = self._run_on(node, job, log_path, timeout_s, memory_limit_mib)
+        finally:
+            self._release(node["NodeID"])
+        return dataclasses.replace(outcome, node=node_label(node))
+
+    def _run_on(self, node: dict, job, log_path: Path, timeout_s: float, memory_limit_mib: float | None) -> Outcome:
+        ray = _ray()
         task = ray.remote(_run_on_node).options(
             num_cpus=0, max_retries=0, resources={profile_resource(self.profile): 1}, **_on_node(node["NodeID"]))
         t0 = time.monotonic()
