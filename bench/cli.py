@@ -33,19 +33,16 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None,
         resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run directory: measure only its missing cells.")] = None,
-        executor: Annotated[str, typer.Option(help="local: this machine; ray: each --profile on a node of a Ray cluster that advertises it (pip install 'bench[ray]'; see `bench node`).")] = "local",
-        ray_address: Annotated[str | None, typer.Option(help="The Ray cluster to join (default: RAY_ADDRESS, else the local head).")] = None,
-        node_wait_s: Annotated[float, typer.Option(help="With --executor ray: how long to wait for a node of each profile before refusing (exit 2).", min=0.0)] = 60.0):
+        executor: Annotated[str | None, typer.Option(help="local: this machine; ray: each --profile on a node of a Ray cluster that advertises it (pip install 'bench[ray]'; see `bench node`). Default: the suite's [cluster] executor, else local.")] = None,
+        ray_address: Annotated[str | None, typer.Option(help="The Ray cluster to join (default: the suite's [cluster] ray_address, else RAY_ADDRESS, else the local head).")] = None,
+        node_wait_s: Annotated[float | None, typer.Option(help="With --executor ray: how long to wait for a node of each profile before refusing (exit 2). Default: the suite's [cluster] node_wait_s (60).", min=0.0)] = None):
     """Fine-tune, build each variant, measure every cell, and write a new run directory with its report
     (one per profile with --executor ray)."""
     if suite is None and resume is None:
         raise BenchError("name a SUITE (see `bench suites`) or give --resume RUN_DIR")
-    if executor not in ("local", "ray"):
-        raise BenchError(f"--executor {executor!r}: expected local or ray")
-    if len(profile or []) > 1 and executor != "ray":
-        raise BenchError("several --profile need --executor ray (a node of each profile); one machine is one profile")
+    where = _where(suite if resume is None else None, set_, profile or [], executor, ray_address, node_wait_s)
     console = _console()
-    results = _run_suite_or_fanout(suite, profile or [], executor, ray_address, node_wait_s, console, out=out, only=only,
+    results = _run_suite_or_fanout(suite, *where, console, out=out, only=only,
                                    overrides=set_, resume=resume, allow_mismatch=allow_profile_mismatch,
                                    price_usd_per_hour=price_usd_per_hour)
     for run_dir, _ in results:
@@ -54,6 +51,23 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
     if code != EXIT_OK:
         console.print("[red]finished with failed cells (exit code 3); see 'Not measured' in the report")
     raise typer.Exit(code)
+
+
+def _where(suite_ref: str | None, overrides, profiles: list[str], executor: str | None, address: str | None,
+           node_wait_s: float | None) -> tuple[list[str], str, str | None, float]:
+    """(profiles, executor, ray address, node wait in s): the command line's flags, each over the suite's
+    [cluster] table (bench.config.Cluster), over its defaults. BenchError (exit 2) for an unknown executor
+    or several profiles on one machine."""
+    from bench.config import Cluster, read_suite
+
+    cluster = read_suite(suite_ref, overrides)[0].cluster if suite_ref else Cluster()
+    profiles = profiles or list(cluster.profiles)
+    executor = executor or cluster.executor
+    if executor not in ("local", "ray"):
+        raise BenchError(f"--executor {executor!r}: expected local or ray")
+    if len(profiles) > 1 and executor != "ray":
+        raise BenchError("several --profile need --executor ray (a node of each profile); one machine is one profile")
+    return profiles, executor, address or cluster.ray_address, cluster.node_wait_s if node_wait_s is None else node_wait_s
 
 
 def _run_suite_or_fanout(suite, profiles: list[str], executor: str, address, node_wait_s: float, console, *,
