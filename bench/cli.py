@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 
@@ -35,14 +35,16 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
         resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run directory: measure only its missing cells.")] = None,
         executor: Annotated[str | None, typer.Option(help="local: this machine; ray: each --profile on a node of a Ray cluster that advertises it (pip install 'bench[ray]'; see `bench node`). Default: the suite's [cluster] executor, else local.")] = None,
         ray_address: Annotated[str | None, typer.Option(help="The Ray cluster to join (default: the suite's [cluster] ray_address, else RAY_ADDRESS, else the local head).")] = None,
-        node_wait_s: Annotated[float | None, typer.Option(help="With --executor ray: how long to wait for a node of each profile before refusing (exit 2). Default: the suite's [cluster] node_wait_s (60).", min=0.0)] = None):
+        node_wait_s: Annotated[float | None, typer.Option(help="With --executor ray: how long to wait for a node of each profile before refusing (exit 2). Default: the suite's [cluster] node_wait_s (60).", min=0.0)] = None,
+        artifact_store: Annotated[str | None, typer.Option(help="With --executor ray: a store every node reaches, file:///shared/path, s3://bucket/prefix or gs://bucket/prefix (fsspec; s3fs, gcsfs); artifacts go there once instead of through Ray's object store. Default: the suite's [cluster] artifact_store.")] = None):
     """Fine-tune, build each variant, measure every cell, and write a new run directory with its report
     (one per profile with --executor ray)."""
     if suite is None and resume is None:
         raise BenchError("name a SUITE (see `bench suites`) or give --resume RUN_DIR")
-    where = _where(suite if resume is None else None, set_, profile or [], executor, ray_address, node_wait_s)
+    where = _where(suite if resume is None else None, set_, profile or [], executor, ray_address, node_wait_s,
+                   artifact_store)
     console = _console()
-    results = _run_suite_or_fanout(suite, *where, console, out=out, only=only,
+    results = _run_suite_or_fanout(suite, where, console, out=out, only=only,
                                    overrides=set_, resume=resume, allow_mismatch=allow_profile_mismatch,
                                    price_usd_per_hour=price_usd_per_hour)
     for run_dir, _ in results:
@@ -53,11 +55,20 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
     raise typer.Exit(code)
 
 
+class Where(NamedTuple):
+    """Where `bench run` measures: profiles, executor, the Ray address, the node wait (s), the store URI."""
+
+    profiles: list[str]
+    executor: str
+    address: str | None
+    node_wait_s: float
+    artifact_store: str | None
+
+
 def _where(suite_ref: str | None, overrides, profiles: list[str], executor: str | None, address: str | None,
-           node_wait_s: float | None) -> tuple[list[str], str, str | None, float]:
-    """(profiles, executor, ray address, node wait in s): the command line's flags, each over the suite's
-    [cluster] table (bench.config.Cluster), over its defaults. BenchError (exit 2) for an unknown executor
-    or several profiles on one machine."""
+           node_wait_s: float | None, artifact_store: str | None = None) -> Where:
+    """The command line's flags, each over the suite's [cluster] table (bench.config.Cluster), over its
+    defaults. BenchError (exit 2) for an unknown executor or several profiles on one machine."""
     from bench.config import Cluster, read_suite
 
     cluster = read_suite(suite_ref, overrides)[0].cluster if suite_ref else Cluster()
@@ -67,14 +78,20 @@ def _where(suite_ref: str | None, overrides, profiles: list[str], executor: str 
         raise BenchError(f"--executor {executor!r}: expected local or ray")
     if len(profiles) > 1 and executor != "ray":
         raise BenchError("several --profile need --executor ray (a node of each profile); one machine is one profile")
-    return profiles, executor, address or cluster.ray_address, cluster.node_wait_s if node_wait_s is None else node_wait_s
+    store = artifact_store or cluster.artifact_store
+    if store and executor != "ray":
+        raise BenchError(f"--artifact-store {store}: a shared artifact store is for --executor ray (a local run "
+                         "reads its own cache)")
+    return Where(profiles, executor, address or cluster.ray_address,
+                 cluster.node_wait_s if node_wait_s is None else node_wait_s, store)
 
 
-def _run_suite_or_fanout(suite, profiles: list[str], executor: str, address, node_wait_s: float, console, *,
-                         out, only, overrides, resume, allow_mismatch, price_usd_per_hour) -> list[tuple[Path, int]]:
+def _run_suite_or_fanout(suite, where: Where, console, *, out, only, overrides, resume, allow_mismatch,
+                         price_usd_per_hour) -> list[tuple[Path, int]]:
     """A local run, a fan-out over a Ray cluster, or the resume of either (a run directory says which)."""
     from bench.runner import ProfileRequest, run_suite
 
+    profiles, executor, address, node_wait_s, store = where
     if resume is not None:
         from bench.fanout import is_cluster_run, resume_fanout
         from bench.record import load_run
@@ -84,7 +101,7 @@ def _run_suite_or_fanout(suite, profiles: list[str], executor: str, address, nod
                 raise BenchError("--resume takes the suite, profile and settings from the run; give no SUITE, "
                                  "--profile or --set with it")
             return [resume_fanout(resume, load_run(resume), address=address, only=only, console=console,
-                                  node_wait_s=node_wait_s)]
+                                  node_wait_s=node_wait_s, artifact_store=store)]
     if executor == "ray" and resume is None:
         from bench.fanout import run_fanout
 
@@ -92,7 +109,8 @@ def _run_suite_or_fanout(suite, profiles: list[str], executor: str, address, nod
             raise BenchError("--executor ray: name the profiles to measure, e.g. --profile aws-c6a-large "
                              "--profile aws-c7a-large")
         return run_fanout(suite, profiles, address=address, out_root=out, only=only, overrides=overrides,
-                          allow_mismatch=allow_mismatch, console=console, node_wait_s=node_wait_s)
+                          allow_mismatch=allow_mismatch, console=console, node_wait_s=node_wait_s,
+                          artifact_store=store)
     request = ProfileRequest(profiles[0] if profiles else None, allow_mismatch, price_usd_per_hour)
     return [run_suite(suite, profile=request, out_root=out, only=only, overrides=overrides, resume=resume,
                       console=console)]

@@ -165,12 +165,13 @@ class Gate(Strict):
 class Cluster(Strict):
     """[cluster]: where the suite is measured. `executor` "ray" measures each of `profiles` on the nodes
     of a Ray cluster that advertise it (bench/fanout.py); `bench run --executor/--profile/--ray-address/
-    --node-wait-s` override these keys."""
+    --node-wait-s/--artifact-store` override these keys."""
 
     executor: Literal["local", "ray"] = "local"
     profiles: list[Annotated[str, Field(min_length=1)]] = []  # names; [] = default_profile (local executor)
     ray_address: str | None = Field(None, min_length=1)  # None: RAY_ADDRESS, else a head started here
     node_wait_s: float = Field(60.0, ge=0)  # how long to wait for a node of each profile before refusing
+    artifact_store: str | None = Field(None, pattern=r"^(file|s3|gs)://.+")  # None: Ray's object store
 
     @model_validator(mode="after")
     def _profiles_need_ray(self):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.artifact_store import open_store
 from bench.config import LOCAL_PROFILE
 from bench.errors import ConfigError
 from bench.executors import ray as ray_executor
@@ -21,17 +22,19 @@ from bench.runner import make_context, new_progress, run_contexts
 from bench.runsetup import Node, ProfileRequest, choose_run_profile, resume_run, start_run
 
 
-def _node(profile: str, nodes: list[dict], address: str | None) -> Node:
+def _node(profile: str, nodes: list[dict], address: str | None, artifact_store: str | None) -> Node:
     """The run's node: the first live node of `profile` probed (its environment is the run's), with every
     live node of the profile listed (they measure side by side; each cell names its own)."""
     probe = ray_executor.probe_node(profile, nodes[0])
     return Node(probe["environment"], {"executor": "ray", "address": address,
                                        "profile_resource": ray_executor.profile_resource(profile),
                                        "node_id": probe["node_id"], "simulated": probe["simulated"],
-                                       "nodes": [ray_executor.node_label(n) for n in nodes]})
+                                       "nodes": [ray_executor.node_label(n) for n in nodes],
+                                       "artifact_store": artifact_store})
 
 
-def cluster_nodes(profiles: list[str], address: str | None, node_wait_s: float) -> dict[str, Node]:
+def cluster_nodes(profiles: list[str], address: str | None, node_wait_s: float,
+                  artifact_store: str | None = None) -> dict[str, Node]:
     """Join the cluster and probe one live node of each profile (its detected machine and environment).
     ConfigError (exit 2) for `auto`/`local`, a repeated profile, or a profile with no live node."""
     bad = [p for p in profiles if p in ("auto", LOCAL_PROFILE)]
@@ -40,7 +43,7 @@ def cluster_nodes(profiles: list[str], address: str | None, node_wait_s: float) 
                           f"profiles; 'auto' and 'local' mean this machine): got {', '.join(profiles)}")
     ray_executor.connect(address)
     found = ray_executor.wait_for_profiles(profiles, node_wait_s)
-    return {p: _node(p, found[p], address) for p in profiles}
+    return {p: _node(p, found[p], address, artifact_store) for p in profiles}
 
 
 def _check_all(suite_ref: str, overrides, profiles: list[str], nodes: dict[str, Node], allow_mismatch: bool,
@@ -57,16 +60,19 @@ def _check_all(suite_ref: str, overrides, profiles: list[str], nodes: dict[str, 
 
 def run_fanout(suite_ref: str, profiles: list[str], *, address: str | None = None, out_root: Path = Path("results"),
                only=None, overrides=None, allow_mismatch: bool = False, console: Console | None = None,
-               node_wait_s: float = ray_executor.NODE_WAIT_S) -> list[tuple[Path, int]]:
-    """Measure `suite_ref` on a node of every profile at once; (run directory, exit code) per profile."""
+               node_wait_s: float = ray_executor.NODE_WAIT_S, artifact_store: str | None = None) -> list[tuple[Path, int]]:
+    """Measure `suite_ref` on a node of every profile at once; (run directory, exit code) per profile.
+    `artifact_store`: a URI the artifacts travel through (bench/artifact_store.py), else Ray's object store."""
     console = console or Console(stderr=True)
-    nodes = cluster_nodes(profiles, address, node_wait_s)
+    if artifact_store:
+        open_store(artifact_store)  # refused (exit 2) before anything is built: no fsspec, no backend
+    nodes = cluster_nodes(profiles, address, node_wait_s, artifact_store)
     _check_all(suite_ref, overrides, profiles, nodes, allow_mismatch, console)
     progress = new_progress(console)
     contexts = []
     for p in profiles:
         setup = start_run(suite_ref, ProfileRequest(p, allow_mismatch), out_root, overrides, only, console, nodes[p])
-        contexts.append(make_context(setup, console, ray_executor.RayExecutor(p, node_wait_s), False, progress,
+        contexts.append(make_context(setup, console, ray_executor.RayExecutor(p, node_wait_s, artifact_store), False, progress,
                                      label=f"[{p}] "))
     return list(zip([c.run_dir for c in contexts], run_contexts(contexts), strict=True))
 
@@ -76,13 +82,18 @@ def is_cluster_run(record) -> bool:
 
 
 def resume_fanout(run_dir: Path, record, *, address: str | None = None, only=None, console: Console | None = None,
-                  node_wait_s: float = ray_executor.NODE_WAIT_S) -> tuple[Path, int]:
+                  node_wait_s: float = ray_executor.NODE_WAIT_S, artifact_store: str | None = None) -> tuple[Path, int]:
     """`bench run --resume` of one profile's directory of a fan-out run: on a live node of its profile, whose
-    environment must match the run's; measures the missing cells and those lost with their node."""
+    environment must match the run's; measures the missing cells and those lost with their node. The
+    artifact store is the run's unless another is given."""
     console = console or Console(stderr=True)
     profile = record.profile["name"]
     cluster = record.environment["cluster"]
-    node = cluster_nodes([profile], address or cluster.get("address"), node_wait_s)[profile]
+    store = artifact_store or cluster.get("artifact_store")
+    if store:
+        open_store(store)
+    node = cluster_nodes([profile], address or cluster.get("address"), node_wait_s, store)[profile]
     setup = resume_run(run_dir, only, console, environment_now=node.environment)
-    ctx = make_context(setup, console, ray_executor.RayExecutor(profile, node_wait_s), True, label=f"[{profile}] ")
+    ctx = make_context(setup, console, ray_executor.RayExecutor(profile, node_wait_s, store), True,
+                       label=f"[{profile}] ")
     return ctx.run_dir, run_contexts([ctx])[0]

@@ -71,12 +71,15 @@ def test_the_suites_cluster_table_is_used_and_the_command_line_flags_override_it
 
     path = str(write_suite(tmp_path, SMOKE + '[cluster]\nexecutor = "ray"\nprofiles = ["aws-c6a-large", '
                                                 '"aws-c7a-large"]\nray_address = "10.0.0.1:6379"\nnode_wait_s = 5\n'))
-    assert _where(path, [], [], None, None, None) == (["aws-c6a-large", "aws-c7a-large"], "ray", "10.0.0.1:6379", 5)
-    assert _where(path, [], ["aws-c7a-large"], None, "head:6379", 1.0) == (["aws-c7a-large"], "ray", "head:6379", 1.0)
-    assert _where(path, ["cluster.node_wait_s=7"], [], None, None, None)[3] == 7
+    assert _where(path, [], [], None, None, None) == (["aws-c6a-large", "aws-c7a-large"], "ray", "10.0.0.1:6379", 5, None)
+    assert _where(path, [], ["aws-c7a-large"], None, "head:6379", 1.0) == (["aws-c7a-large"], "ray", "head:6379", 1.0, None)
+    assert _where(path, ["cluster.node_wait_s=7"], [], None, None, None).node_wait_s == 7
+    assert _where(path, ['cluster.artifact_store="s3://b/p"'], [], None, None, None, "file:///x").artifact_store == "file:///x"
     with pytest.raises(BenchError, match="several --profile need --executor ray"):
         _where(path, [], [], "local", None, None)
-    assert _where(str(write_suite(tmp_path, SMOKE)), [], [], None, None, None) == ([], "local", None, 60.0)
+    with pytest.raises(BenchError, match="a shared artifact store is for --executor ray"):
+        _where(path, [], ["aws-c6a-large"], "local", None, None, "file:///x")
+    assert _where(str(write_suite(tmp_path, SMOKE)), [], [], None, None, None) == ([], "local", None, 60.0, None)
 
 
 def test_config_reads_a_suite_without_the_registry_and_the_registry_checks_it(tmp_path):

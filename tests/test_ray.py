@@ -121,8 +121,12 @@ def fanout(cluster, suite_path, tmp_path_factory):
     fanout_s = time.monotonic() - t0
     stop.set()
     after_kill = load_run(results[KILLED][0])
+    parent_cache = os.environ["BENCH_CACHE_DIR"]
+    os.environ["BENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("new-node-cache"))  # empty: fetches from the store
     cluster[0].add_node(**_node_args(KILLED))
-    resumed = resume_fanout(results[KILLED][0], after_kill, console=console, node_wait_s=30)
+    os.environ["BENCH_CACHE_DIR"] = parent_cache
+    store = f"file://{out / 'shared-store'}"  # the resume ships through a shared artifact store
+    resumed = resume_fanout(results[KILLED][0], after_kill, console=console, node_wait_s=30, artifact_store=store)
     local_dir, local_code = run_suite(str(suite_path), profile=ProfileRequest("local"), out_root=out / "local",
                                       console=console, overrides=["measure.batch_sizes=[4]"])  # fewer cells here
     return {"results": results, "after_kill": after_kill, "resumed": resumed, "local": (local_dir, local_code),
@@ -191,6 +195,9 @@ def test_a_killed_node_gives_node_lost_cells_and_resume_completes_them(fanout):
     kept = {c.cell_id: c.started_at for c in fanout["after_kill"].cells if c.status == "ok"}
     resumed = _by_id(fanout["resumed"][0])
     assert all(resumed[cid].started_at == started for cid, started in kept.items())  # measured once
+    store = fanout["results"][KILLED][0].parent.parent / "shared-store"
+    assert [p.parent.name for p in store.glob("artifacts/*/COMPLETE")] == [Path(load_run(
+        fanout["resumed"][0]).builds["full"]["artifact_dir"]).name]
 
 
 def test_bench_node_checks_the_machine_against_the_profile():

@@ -4,9 +4,11 @@ run). Needs the optional extra `pip install bench[ray]`.
 
 A node stands for a profile by advertising the custom resource `bench-profile:<name>` with a quantity
 of 1 (`bench node`, or `ray start --resources`); every job asks for one unit, so a node measures one
-cell at a time, and the nodes of one profile measure side by side (RayExecutor.slots). The artifact and the test split travel through Ray's object store and are unpacked
-into the node's own cache (`BENCH_CACHE_DIR` there), where the manifest's sha256 of every file is
-checked before use; a node that already holds a verified copy (a shared path) uses it as it is.
+cell at a time, and the nodes of one profile measure side by side (RayExecutor.slots). The artifact and
+the test split travel through Ray's object store, or a shared artifact store given as a URI
+(bench/artifact_store.py), into the node's own cache (`BENCH_CACHE_DIR` there), where the sha256 of
+every file (the artifact's manifest, the split's name) is checked before use; a node that already holds
+a verified copy uses it as it is.
 Ray's own overhead (scheduling, shipping, unpacking) is outside the worker, hence outside the timed
 region; a node that dies or loses its connection turns the job into `failed`, `error_kind` `node_lost`.
 """
@@ -132,53 +134,15 @@ def _node_environment() -> dict:
     return collect_environment(REPO_ROOT, detect())
 
 
-# --- shipping: a directory or a file as {relative path: bytes}, put once in the object store ---
-
-def _pack(path: Path) -> dict[str, bytes]:
-    if path.is_file():
-        return {path.name: path.read_bytes()}
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-def _unpack_artifact(name: str, files: dict[str, bytes]) -> str:
-    """The artifact `name` in this node's cache: used as it is if it verifies, else unpacked from
-    `files` into a staging directory, checked against its manifest and published by a rename."""
-    from bench import artifacts
-
-    final = artifacts.cache_root() / "artifacts" / name
-    with artifacts.build_lock(final):
-        if final.exists() and artifacts.verify(final) is None:
-            return str(final)
-        staging = artifacts.staging_dir(final)
-        for rel, data in files.items():
-            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-            (staging / rel).write_bytes(data)
-        problem = artifacts.verify(staging)
-        if problem is not None:
-            raise RuntimeError(f"shipped artifact {name} does not verify on this node: {problem}")
-        artifacts.publish(staging, final, artifacts.read_manifest(staging))
-    return str(final)
-
-
-def _unpack_file(key: str, files: dict[str, bytes]) -> str:
-    from bench import artifacts
-
-    ((name, data),) = files.items()
-    path = artifacts.cache_root() / "shipped" / key / name
-    if not path.is_file() or path.read_bytes() != data:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data.decode())
-    return str(path)
-
-
 def _run_on_node(job, timeout_s: float, memory_limit_mib: float | None, shipped: tuple, *contents):
-    """The Ray task: place the job's inputs on this node (`shipped`: (job field, name) pairs, whose
-    files are `contents`, resolved by Ray from the object store), run it in a spawn worker, and return
-    (Outcome, the worker's log)."""
+    """The Ray task: place the job's inputs in this node's cache (`shipped`: (job field, name) pairs; their
+    `contents`: the files, resolved by Ray from its object store, or where they lie in a shared store),
+    checked by sha256, run the job in a spawn worker, and return (Outcome, the worker's log)."""
     from bench import launcher
+    from bench.artifact_store import place_artifact, place_file
 
-    unpack = {"artifact_dir": _unpack_artifact, "test_path": _unpack_file}
-    changes = {field: unpack[field](name, files) for (field, name), files in zip(shipped, contents, strict=True)}
+    place = {"artifact_dir": place_artifact, "test_path": place_file}
+    changes = {field: place[field](name, source) for (field, name), source in zip(shipped, contents, strict=True)}
     job = dataclasses.replace(job, **changes) if changes else job
     with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
         log = Path(tmp) / "worker.log"
@@ -197,11 +161,15 @@ class RayExecutor:
     """Runs each job on a live node of `profile`, one job per node at a time: `slots` jobs at once, one
     for each node of the profile alive when it was made (more nodes joining later are spares). A job
     waits for a free node; `node_wait_s`: how long it waits once no node of the profile is alive before
-    it is `node_lost` without having started. Thread-safe (the scheduler calls it from `slots` threads)."""
+    it is `node_lost` without having started. `artifact_store`: a URI (bench/artifact_store.py) the inputs
+travel through instead of Ray's object store. Thread-safe (the scheduler calls it from `slots` threads)."""
 
-    def __init__(self, profile: str, node_wait_s: float = NODE_WAIT_S):
+    def __init__(self, profile: str, node_wait_s: float = NODE_WAIT_S, artifact_store: str | None = None):
+        from bench.artifact_store import open_store
+
         self.profile = profile
         self.node_wait_s = node_wait_s
+        self.store = open_store(artifact_store) if artifact_store else None  # None: Ray's object store
         self._shipped: dict[str, tuple] = {}  # local path -> (name or key, object ref), put once
         self._ship_lock = threading.Lock()
         self._busy: set[str] = set()  # node ids running a job of this executor
@@ -209,13 +177,21 @@ class RayExecutor:
         self.slots = max(1, len(live_nodes(profile)))
 
     def _ship(self, path_text: str, as_artifact: bool) -> tuple:
+        """(name, source), made once per path: the artifact's directory name or the file's sha256, and its
+        files in Ray's object store, or where the shared artifact store holds them."""
+        from bench.artifact_store import pack, store_key
+        from bench.artifacts import file_sha256
+
         with self._ship_lock:
             if path_text not in self._shipped:
                 path = Path(path_text)
-                from bench.artifacts import content_key
-
-                name = path.name if as_artifact else content_key({"path": path_text})[:16]
-                self._shipped[path_text] = (name, _ray().put(_pack(path)))
+                name = path.name if as_artifact else file_sha256(path)
+                if self.store is None:
+                    self._shipped[path_text] = (name, _ray().put(pack(path)))
+                else:
+                    key = store_key(name, as_artifact)
+                    self.store.put(path, key)
+                    self._shipped[path_text] = (name, (self.store.uri, key))
             return self._shipped[path_text]
 
     def _shipment(self, job) -> tuple[tuple, list]:
