@@ -49,6 +49,7 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
                                    price_usd_per_hour=price_usd_per_hour)
     for run_dir, _ in results:
         _write_and_show(run_dir, console)
+    _show_profiles([d for d, _ in results], console)
     code = max(c for _, c in results)
     if code != EXIT_OK:
         console.print("[red]finished with failed cells (exit code 3); see 'Not measured' in the report")
@@ -147,15 +148,29 @@ def node(profile: Annotated[str, typer.Option(help="The profile this machine sta
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written by `bench run`.")]):
-    """Re-render report.md, report.html and cells.csv from the run's stored records alone."""
+def report(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `bench run` (one, or the profiles of a fan-out: one of them finds the others).")]):
+    """Re-render report.md, report.html and cells.csv from the run's stored records alone; for the runs
+    of a fan-out (or several given), their profiles side by side, cheapest first."""
     from bench.report.render import write_report
     from bench.report.terminal import print_summary
 
     console = _console()
-    paths = write_report(run_dir)
-    print_summary(run_dir, console)
-    console.print(f"\nreport: [bold]{paths['html']}[/]", soft_wrap=True)
+    for run_dir in run_dirs:
+        paths = write_report(run_dir)
+        print_summary(run_dir, console)
+        console.print(f"\nreport: [bold]{paths['html']}[/]", soft_wrap=True)
+    _show_profiles(run_dirs, console)
+
+
+def _show_profiles(run_dirs: list[Path], console) -> None:
+    """The profiles side by side (bench/report/profiles.py) where the runs are of several profiles."""
+    from bench.record import load_run
+    from bench.report.profiles import fanout_run_dirs, print_profiles, profile_rows
+
+    dirs = list(dict.fromkeys(d for given in run_dirs for d in fanout_run_dirs(given)))
+    runs = [load_run(d) for d in dirs]
+    if len({r.profile["name"] for r in runs}) > 1:
+        print_profiles(profile_rows(runs), console)
 
 
 @app.command()

@@ -9,6 +9,7 @@ its profile) refuses before a directory is created or anything is built: exit 2.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rich.console import Console
@@ -74,6 +75,10 @@ def run_fanout(suite_ref: str, profiles: list[str], *, address: str | None = Non
         setup = start_run(suite_ref, ProfileRequest(p, allow_mismatch), out_root, overrides, only, console, nodes[p])
         contexts.append(make_context(setup, console, ray_executor.RayExecutor(p, node_wait_s, artifact_store), False, progress,
                                      label=f"[{p}] "))
+    ids = [c.run_dir.name for c in contexts]  # each run names its siblings: `bench report` shows them side by side
+    for c in contexts:
+        cluster = {**c.record.environment["cluster"], "fanout_run_ids": ids}
+        c.record = dataclasses.replace(c.record, environment={**c.record.environment, "cluster": cluster})
     return list(zip([c.run_dir for c in contexts], run_contexts(contexts), strict=True))
 
 

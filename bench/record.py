@@ -33,7 +33,8 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     (2026-11-30, same version) The nodes of one profile measure side by side: a cluster cell's
 #     settings["nodes"] names the node of each of its processes ({"node_id", "host", "address"}, in the
 #     order they ran) and environment["cluster"]["nodes"] lists the profile's nodes at the start;
-#     environment["cluster"]["artifact_store"] the URI the artifacts went through (None: Ray's object store).
+#     environment["cluster"]["fanout_run_ids"] names the run directories of every profile of the fan-out
+#     (beside this one) and ["artifact_store"] the URI the artifacts went through (None: Ray's object store).
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")

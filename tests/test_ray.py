@@ -181,6 +181,16 @@ def test_each_profile_has_its_own_labelled_run_directory(fanout):
         assert f"[{profile}] " in fanout["terminal"]
 
 
+def test_bench_report_of_one_profile_finds_the_fan_out_and_ranks_its_profiles(fanout):
+    from bench.report.profiles import fanout_run_dirs, profile_rows
+
+    dirs = [d for d, _ in fanout["results"].values()]
+    assert fanout_run_dirs(dirs[0]) == dirs
+    rows = profile_rows([load_run(d) for d in dirs])
+    assert {r["profile"] for r in rows} == set(PROFILES) and all("(simulated node)" in r["measured_on"] for r in rows)
+    assert load_run(dirs[0]).environment["cluster"]["artifact_store"] is None  # Ray's object store
+
+
 def test_artifacts_are_built_once_for_all_profiles(fanout):
     dirs = [d for d, _ in fanout["results"].values()] + [fanout["local"][0]]
     builds = sorted(p.name for d in dirs for p in (d / "logs").glob("build-*.log"))
