@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,9 +127,32 @@ class Scheduler:
                     for cell in todo:
                         self._run_in_round(cell, r, finish)
                     continue
-                with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="bench-slot") as pool:
-                    for future in [pool.submit(self._run_in_round, cell, r, finish) for cell in todo]:
-                        future.result()  # the round ends before the next; an error is raised here
+                self._run_side_by_side(todo, r, finish, slots)
+
+    def _run_side_by_side(self, todo: list[PendingCell], r: int, finish, slots: int) -> None:
+        """Round `r` of `todo` in `slots` daemon threads (a Ctrl-C does not wait for them), each taking the
+        next cell when its last ends; returns when all have ended, raising the first error of any."""
+        queue, errors, lock = list(todo), [], threading.Lock()
+
+        def slot() -> None:
+            while True:
+                with lock:
+                    if not queue or errors:
+                        return
+                    cell = queue.pop(0)
+                try:
+                    self._run_in_round(cell, r, finish)
+                except BaseException as e:
+                    errors.append(e)
+                    return
+
+        threads = [threading.Thread(target=slot, name=f"bench-slot-{i}", daemon=True) for i in range(min(slots, len(todo)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
 
     def _run_in_round(self, cell: PendingCell, r: int, finish: Callable[[PendingCell, Outcome], None]) -> None:
         label = f" (process {r + 1} of {cell.processes})" if cell.processes > 1 else ""
