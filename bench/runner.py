@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import jobfactory
@@ -50,6 +51,11 @@ class RunContext:
     variants: tuple[Variant, ...] = ()  # what this run measures
 
     @property
+    def tag(self) -> str:
+        """The label as rich markup shows it ("[profile] " is not a style tag)."""
+        return escape(self.label)
+
+    @property
     def paths(self) -> jobfactory.JobPaths:
         return jobfactory.JobPaths(self.run_dir, tuple(self.data.label_names), self.threads)
 
@@ -72,7 +78,7 @@ class RunContext:
         last_decile = [-1]
 
         def update(text: str, done: int, total: int) -> None:
-            self.progress.update(task_id, description=f"  {self.label}{text}", completed=done, total=max(total, 1), visible=True)
+            self.progress.update(task_id, description=f"  {self.tag}{text}", completed=done, total=max(total, 1), visible=True)
             decile = int(10 * done / max(total, 1))
             if not self.console.is_terminal and total > 1 and decile > last_decile[0]:
                 last_decile[0] = decile
@@ -108,7 +114,7 @@ def _not_built(ctx: RunContext, variant: Variant, outcome: Outcome, todo: list[P
     for record in not_built_records(variant.name, jobfactory.variant_steps(ctx.suite, variant),
                                     jobfactory.runtime_of_variant(ctx.suite, variant), outcome, todo):
         ctx.add_cell(record)
-        ctx.console.print(ctx.label + echo_line(record))
+        ctx.console.print(ctx.tag + echo_line(record))
 
 
 def _pending(ctx: RunContext, variant: Variant, artifact: Path, manifest: dict, todo: list[PlannedCell]):
@@ -126,7 +132,7 @@ def _build_all(ctx: RunContext, variants: list[Variant], overall, scheduler: Sch
         todo = _missing(ctx, variant)
         if not todo:
             continue
-        ctx.progress.update(overall, description=f"{ctx.label}building {variant.name}")
+        ctx.progress.update(overall, description=f"{ctx.tag}building {variant.name}")
         artifact, manifests, failure = build_chain(ctx, variant, verified)
         if failure is not None:
             _not_built(ctx, variant, failure, todo)
@@ -147,9 +153,9 @@ def _missing(ctx: RunContext, variant: Variant) -> list[PlannedCell]:
 def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
     """Build every variant, then measure scenario by scenario (accuracy, offline, server), each in
     rounds of one process per cell (bench/scheduler.py)."""
-    overall = ctx.progress.add_task(f"{ctx.label}cells", total=sum(len(_missing(ctx, v)) for v in variants))
+    overall = ctx.progress.add_task(f"{ctx.tag}cells", total=sum(len(_missing(ctx, v)) for v in variants))
     scheduler = Scheduler(_ProgressExecutor(ctx), ctx.run_dir, ctx.suite.measure.cell_timeout_s,
-                          describe=lambda text: ctx.progress.update(overall, description=ctx.label + text))
+                          describe=lambda text: ctx.progress.update(overall, description=ctx.tag + text))
     cells = _build_all(ctx, variants, overall, scheduler)
     saving = threading.Lock()  # cells of one run may finish at once on several nodes
 
@@ -157,11 +163,11 @@ def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
         record = cell_record(cell, outcome, ctx.machine)
         with saving:
             ctx.add_cell(record)
-        ctx.console.print(ctx.label + echo_line(record))
+        ctx.console.print(ctx.tag + echo_line(record))
         ctx.progress.advance(overall)
 
     scheduler.run_rounds(cells, list(SCENARIOS), lambda cid: ctx.record.cell(cid) is not None, finish)
-    ctx.progress.update(overall, description=f"{ctx.label}cells")
+    ctx.progress.update(overall, description=f"{ctx.tag}cells")
 
 
 def _interrupt(signum, frame):
@@ -190,7 +196,7 @@ def make_context(setup: RunSetup, console: Console, executor: Executor | None, r
     threads = resolve_threads(suite.measure.threads)
     from bench.report.labels import header_line, pricing_label
 
-    console.print(f"{label}bench: suite [bold]{suite.name}[/], {threads} threads -> {setup.run_dir}"
+    console.print(f"{escape(label)}bench: suite [bold]{suite.name}[/], {threads} threads -> {setup.run_dir}"
                   + (f" (resuming: {len(setup.record.cells)} cells already measured)" if resuming else ""),
                   soft_wrap=True)
     console.print(label + header_line(setup.record), soft_wrap=True, markup=False)
@@ -243,7 +249,7 @@ def run_contexts(contexts: list[RunContext]) -> list[int]:
     except KeyboardInterrupt:
         for ctx in contexts:
             ctx.save(status="interrupted", finished_at=utc_now())
-            ctx.console.print(f"[yellow]{ctx.label}interrupted; every finished cell is in {ctx.run_dir / 'run.json'}; "
+            ctx.console.print(f"[yellow]{ctx.tag}interrupted; every finished cell is in {ctx.run_dir / 'run.json'}; "
                               f"continue with: bench run --resume {ctx.run_dir}", soft_wrap=True)
         raise
     finally:
