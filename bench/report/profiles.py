@@ -27,9 +27,10 @@ def fanout_run_dirs(run_dir: Path) -> list[Path]:
     return found if run_dir.resolve() in [d.resolve() for d in found] else [run_dir]
 
 
-def _why_not(at_len: list[dict], p99_slo: float, floor: float | None) -> str | None:
+def _why_not(cells: list[dict], at_len: list[dict], p99_slo: float, floor: float | None) -> str | None:
     if not at_len:
-        return "no cell measured at the SLO's sequence length"
+        statuses = sorted({r["status"] for r in cells} - {"ok"})
+        return f"{'/'.join(statuses)} (see the report)" if statuses else "no cell measured at the SLO's sequence length"
     if not any(r["p99_ms"] <= p99_slo for r in at_len):
         return f"p99 {min(r['p99_ms'] for r in at_len):.1f} ms > {p99_slo:g} ms"
     if floor is None:
@@ -45,7 +46,8 @@ def profile_rows(runs: list[RunRecord]) -> list[dict]:
     for run in runs:
         slo, (_, _, floor), cells = run.suite["slo"], accuracy_floor(run), cell_rows(run)
         for variant in dict.fromkeys(r["variant"] for r in cells):
-            at_len = [r for r in cells if r["variant"] == variant and r["status"] == "ok" and r["seq_len"] == slo["seq_len"]]
+            mine = [r for r in cells if r["variant"] == variant]
+            at_len = [r for r in mine if r["status"] == "ok" and r["seq_len"] == slo["seq_len"]]
             good = [r for r in at_len if r["p99_ms"] <= slo["p99_ms"] and floor is not None
                     and not math.isnan(r["accuracy"]) and r["accuracy"] >= floor]
             best = min(good or at_len, key=lambda r: -(r.get("throughput_per_s") or 0), default=None)
@@ -55,7 +57,7 @@ def profile_rows(runs: list[RunRecord]) -> list[dict]:
                          "throughput_per_s": best and best.get("throughput_per_s"),
                          "usd_per_million": best and best.get("usd_per_million"),
                          "accuracy": best and best["accuracy"], "meets": bool(good),
-                         "why_not": None if good else _why_not(at_len, slo["p99_ms"], floor),
+                         "why_not": None if good else _why_not(mine, at_len, slo["p99_ms"], floor),
                          "measured_on": machine_description(run) + (" (simulated node)" if simulated_node(run) else "")})
     return sorted(rows, key=lambda r: (not r["meets"], not r["priced"], r["usd_per_million"] or math.inf,
                                        -(r["throughput_per_s"] or 0), r["profile"], r["variant"]))
