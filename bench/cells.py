@@ -31,6 +31,8 @@ def _common(cell: PendingCell, machine: Machine, wall_s: float) -> dict:
                 **job_settings(job)}
     if SCENARIOS[cell.scenario].processes_recorded:
         settings["processes"] = cell.processes
+    if cell.nodes:  # measured on a cluster: the node of each process, in the order they ran
+        settings["nodes"] = [dict(n) for n in cell.nodes]
     return {"cell_id": cell.cell_id, "variant": cell.variant, "steps": tuple(cell.steps), "runtime": job.runtime,
             "scenario": cell.scenario, "batch_size": cell.batch_size, "seq_len": getattr(job, "seq_len", None),
             "started_at": cell.started_at, "wall_s": wall_s,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 
@@ -26,42 +26,151 @@ def _console():
 
 @app.command()
 def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")] = None,
-        profile: Annotated[str | None, typer.Option(help="Hardware profile name or path; auto: the shipped profile matching this machine, else 'local'; local: this machine at --price-usd-per-hour (or no price). Default: the suite's default_profile.")] = None,
+        profile: Annotated[list[str] | None, typer.Option(help="Hardware profile name or path; auto: the shipped profile matching this machine, else 'local'; local: this machine at --price-usd-per-hour (or no price). Default: the suite's default_profile. Repeat it with --executor ray to measure on a node of each profile.")] = None,
         allow_profile_mismatch: Annotated[bool, typer.Option("--allow-profile-mismatch", help="Measure here although the machine is not what --profile stands for; every dollar figure then says 'measured on ..., priced as ...'.")] = False,
         price_usd_per_hour: Annotated[float | None, typer.Option(help="The price of this machine for the 'local' profile (--profile local or auto without a match), USD per hour.", min=0.0)] = None,
         out: Annotated[Path, typer.Option(help="Root folder for run directories.")] = Path("results"),
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None,
-        resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run directory: measure only its missing cells.")] = None):
-    """Fine-tune, build each variant, measure every cell, and write a new run directory with its report."""
-    from bench.report.render import write_report
-    from bench.report.terminal import print_summary
-    from bench.runner import ProfileRequest, run_suite
-
-    console = _console()
+        resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run directory: measure only its missing cells.")] = None,
+        executor: Annotated[str | None, typer.Option(help="local: this machine; ray: each --profile on a node of a Ray cluster that advertises it (pip install 'bench[ray]'; see `bench node`). Default: the suite's [cluster] executor, else local.")] = None,
+        ray_address: Annotated[str | None, typer.Option(help="The Ray cluster to join (default: the suite's [cluster] ray_address, else RAY_ADDRESS, else the local head).")] = None,
+        node_wait_s: Annotated[float | None, typer.Option(help="With --executor ray: how long to wait for a node of each profile before refusing (exit 2). Default: the suite's [cluster] node_wait_s (60).", min=0.0)] = None,
+        artifact_store: Annotated[str | None, typer.Option(help="With --executor ray: a store every node reaches, file:///shared/path, s3://bucket/prefix or gs://bucket/prefix (fsspec; s3fs, gcsfs); artifacts go there once instead of through Ray's object store. Default: the suite's [cluster] artifact_store.")] = None):
+    """Fine-tune, build each variant, measure every cell, and write a new run directory with its report
+    (one per profile with --executor ray)."""
     if suite is None and resume is None:
         raise BenchError("name a SUITE (see `bench suites`) or give --resume RUN_DIR")
-    request = ProfileRequest(profile, allow_profile_mismatch, price_usd_per_hour)
-    run_dir, code = run_suite(suite, profile=request, out_root=out, only=only, overrides=set_, resume=resume,
-                              console=console)
-    paths = write_report(run_dir)
-    print_summary(run_dir, console)
-    console.print(f"\nreport: [bold]{paths['html']}[/]\n        {paths['md']}\n        {paths['csv']}", soft_wrap=True)
+    where = _where(suite if resume is None else None, set_, profile or [], executor, ray_address, node_wait_s,
+                   artifact_store)
+    console = _console()
+    results = _run_suite_or_fanout(suite, where, console, out=out, only=only,
+                                   overrides=set_, resume=resume, allow_mismatch=allow_profile_mismatch,
+                                   price_usd_per_hour=price_usd_per_hour)
+    for run_dir, _ in results:
+        _write_and_show(run_dir, console)
+    _show_profiles([d for d, _ in results], console)
+    code = max(c for _, c in results)
     if code != EXIT_OK:
         console.print("[red]finished with failed cells (exit code 3); see 'Not measured' in the report")
     raise typer.Exit(code)
 
 
+class Where(NamedTuple):
+    """Where `bench run` measures: profiles, executor, the Ray address, the node wait (s), the store URI."""
+
+    profiles: list[str]
+    executor: str
+    address: str | None
+    node_wait_s: float
+    artifact_store: str | None
+
+
+def _where(suite_ref: str | None, overrides, profiles: list[str], executor: str | None, address: str | None,
+           node_wait_s: float | None, artifact_store: str | None = None) -> Where:
+    """The command line's flags, each over the suite's [cluster] table (bench.config.Cluster), over its
+    defaults. BenchError (exit 2) for an unknown executor or several profiles on one machine."""
+    from bench.config import Cluster, read_suite
+
+    cluster = read_suite(suite_ref, overrides)[0].cluster if suite_ref else Cluster()
+    profiles = profiles or list(cluster.profiles)
+    executor = executor or cluster.executor
+    if executor not in ("local", "ray"):
+        raise BenchError(f"--executor {executor!r}: expected local or ray")
+    if len(profiles) > 1 and executor != "ray":
+        raise BenchError("several --profile need --executor ray (a node of each profile); one machine is one profile")
+    store = artifact_store or cluster.artifact_store
+    if store and executor != "ray":
+        raise BenchError(f"--artifact-store {store}: a shared artifact store is for --executor ray (a local run "
+                         "reads its own cache)")
+    return Where(profiles, executor, address or cluster.ray_address,
+                 cluster.node_wait_s if node_wait_s is None else node_wait_s, store)
+
+
+def _run_suite_or_fanout(suite, where: Where, console, *, out, only, overrides, resume, allow_mismatch,
+                         price_usd_per_hour) -> list[tuple[Path, int]]:
+    """A local run, a fan-out over a Ray cluster, or the resume of either (a run directory says which)."""
+    from bench.runner import ProfileRequest, run_suite
+
+    profiles, executor, address, node_wait_s, store = where
+    if resume is not None:
+        from bench.fanout import is_cluster_run, resume_fanout
+        from bench.record import load_run
+
+        if (resume / "run.json").is_file() and is_cluster_run(load_run(resume)):
+            if suite or profiles or overrides:
+                raise BenchError("--resume takes the suite, profile and settings from the run; give no SUITE, "
+                                 "--profile or --set with it")
+            return [resume_fanout(resume, load_run(resume), address=address, only=only, console=console,
+                                  node_wait_s=node_wait_s, artifact_store=store)]
+    if executor == "ray" and resume is None:
+        from bench.fanout import run_fanout
+
+        if not profiles:
+            raise BenchError("--executor ray: name the profiles to measure, e.g. --profile aws-c6a-large "
+                             "--profile aws-c7a-large")
+        return run_fanout(suite, profiles, address=address, out_root=out, only=only, overrides=overrides,
+                          allow_mismatch=allow_mismatch, console=console, node_wait_s=node_wait_s,
+                          artifact_store=store)
+    request = ProfileRequest(profiles[0] if profiles else None, allow_mismatch, price_usd_per_hour)
+    return [run_suite(suite, profile=request, out_root=out, only=only, overrides=overrides, resume=resume,
+                      console=console)]
+
+
+def _write_and_show(run_dir: Path, console) -> None:
+    from bench.report.render import write_report
+    from bench.report.terminal import print_summary
+
+    paths = write_report(run_dir)
+    print_summary(run_dir, console)
+    console.print(f"\nreport: [bold]{paths['html']}[/]\n        {paths['md']}\n        {paths['csv']}", soft_wrap=True)
+
+
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written by `bench run`.")]):
-    """Re-render report.md, report.html and cells.csv from the run's stored records alone."""
+def node(profile: Annotated[str, typer.Option(help="The profile this machine stands for (name or path).")],
+         address: Annotated[str | None, typer.Option(help="The Ray head to join, host:port (default: start a head here).")] = None,
+         simulated: Annotated[bool, typer.Option(help="Advertise the profile without being its hardware (tests, demos): the check is relaxed and every run on it labelled so.")] = False,
+         dry_run: Annotated[bool, typer.Option(help="Check and print the `ray start` command; do not run it.")] = False):
+    """Start a Ray node that advertises PROFILE, after checking this machine is what the profile stands
+    for (exit 2 naming both sides if not). One cell runs on it at a time."""
+    import shlex
+    import subprocess
+
+    from bench.config import load_profile
+    from bench.executors.ray import ray_start_command
+    from bench.machine import detect
+
+    console = _console()
+    command = ray_start_command(load_profile(profile), detect(), address=address, simulated=simulated)
+    console.print(shlex.join(command), soft_wrap=True, markup=False)
+    if not dry_run:
+        raise typer.Exit(subprocess.run(command).returncode)
+
+
+@app.command()
+def report(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `bench run` (one, or the profiles of a fan-out: one of them finds the others).")]):
+    """Re-render report.md, report.html and cells.csv from the run's stored records alone; for the runs
+    of a fan-out (or several given), their profiles side by side, cheapest first."""
     from bench.report.render import write_report
     from bench.report.terminal import print_summary
 
     console = _console()
-    paths = write_report(run_dir)
-    print_summary(run_dir, console)
-    console.print(f"\nreport: [bold]{paths['html']}[/]", soft_wrap=True)
+    for run_dir in run_dirs:
+        paths = write_report(run_dir)
+        print_summary(run_dir, console)
+        console.print(f"\nreport: [bold]{paths['html']}[/]", soft_wrap=True)
+    _show_profiles(run_dirs, console)
+
+
+def _show_profiles(run_dirs: list[Path], console) -> None:
+    """The profiles side by side (bench/report/profiles.py) where the runs are of several profiles."""
+    from bench.record import load_run
+    from bench.report.profiles import fanout_run_dirs, print_profiles, profile_rows
+
+    dirs = list(dict.fromkeys(d for given in run_dirs for d in fanout_run_dirs(given)))
+    runs = [load_run(d) for d in dirs]
+    if len({r.profile["name"] for r in runs}) > 1:
+        print_profiles(profile_rows(runs), console)
 
 
 @app.command()

@@ -221,6 +221,27 @@ class Gate(Strict):
     correction: Literal["holm", "none"] = "holm"
 
 
+class Cluster(Strict):
+    """[cluster]: where the suite is measured. `executor` "ray" measures each of `profiles` on the nodes
+    of a Ray cluster that advertise it (bench/fanout.py); `bench run --executor/--profile/--ray-address/
+    --node-wait-s/--artifact-store` override these keys."""
+
+    executor: Literal["local", "ray"] = "local"
+    profiles: list[Annotated[str, Field(min_length=1)]] = []  # names; [] = default_profile (local executor)
+    ray_address: str | None = Field(None, min_length=1)  # None: RAY_ADDRESS, else a head started here
+    node_wait_s: float = Field(60.0, ge=0)  # how long to wait for a node of each profile before refusing
+    artifact_store: str | None = Field(None, pattern=r"^(file|s3|gs)://.+")  # None: Ray's object store
+
+    @model_validator(mode="after")
+    def _profiles_need_ray(self):
+        if len(self.profiles) > 1 and self.executor != "ray":
+            raise ValueError(f"profiles {self.profiles}: several profiles need executor = \"ray\" (a node of "
+                             "each); one machine is one profile")
+        if len(set(self.profiles)) != len(self.profiles):
+            raise ValueError(f"profiles {self.profiles}: name each profile once")
+        return self
+
+
 class Suite(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -234,6 +255,7 @@ class Suite(Strict):
     slo: SLO
     server: Server = Server(variants=[])
     gate: Gate = Gate()
+    cluster: Cluster = Cluster()
 
     def server_variants(self) -> list[str]:
         return [v.name for v in self.variants] if self.server.variants is None else list(self.server.variants)

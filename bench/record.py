@@ -34,6 +34,14 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     float predictions; binary: pr_auc, roc_auc, f1, recall, threshold, threshold_chosen_on,
 #     positive_label, positives, scores); data/task.json in the run directory. A record without them
 #     (schema 1, or 2 before this) is a classification judged on accuracy (bench/report/quality.py).
+#     (2026-11-30, same version) A run measured on a Ray cluster node (issue #19) has environment["cluster"]
+#     (executor, address, profile resource, node id, simulated) and its environment is the node's; a cell
+#     whose node died has error_kind "node_lost" (its reason names the node); --resume measures it again.
+#     (2026-11-30, same version) The nodes of one profile measure side by side: a cluster cell's
+#     settings["nodes"] names the node of each of its processes ({"node_id", "host", "address"}, in the
+#     order they ran) and environment["cluster"]["nodes"] lists the profile's nodes at the start;
+#     environment["cluster"]["fanout_run_ids"] names the run directories of every profile of the fan-out
+#     (beside this one) and ["artifact_store"] the URI the artifacts went through (None: Ray's object store).
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")
@@ -50,7 +58,7 @@ class CellRecord:
     batch_size: int | None = None
     seq_len: int | None = None
     reason: str | None = None  # why failed or unsupported
-    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy | cpu_busy
+    error_kind: str | None = None  # exception | signal | timeout | oom | build_failed | device_busy | cpu_busy | node_lost
     error_tail: str | None = None  # last lines of the worker's output
     # derived, not stored: the pooled view of `processes` (results.pooled_latency): samples_ms, warmup_ms,
     # stopped_by, summary (ms), process_sample_counts, ... Given alone (schema 1, tests), it is cut into processes.

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import jobfactory
@@ -28,7 +30,7 @@ from bench.runsetup import ProfileRequest, RunSetup, resolve_threads, resume_run
 from bench.scenarios import SCENARIOS, PlannedCell
 from bench.scheduler import PendingCell, Scheduler
 
-__all__ = ["ProfileRequest", "RunContext", "measure_all", "run_suite"]
+__all__ = ["ProfileRequest", "RunContext", "make_context", "measure_all", "run_contexts", "run_suite"]
 
 
 @dataclass
@@ -43,7 +45,15 @@ class RunContext:
     console: Console
     progress: Progress
     record: RunRecord
-    executor: Executor
+    executor: Executor  # measures the cells
+    build_executor: Executor = dataclasses.field(default_factory=LocalExecutor)  # builds the artifacts, once
+    label: str = ""  # a fan-out run's profile: prefixes this run's lines on the shared terminal
+    variants: tuple[Variant, ...] = ()  # what this run measures
+
+    @property
+    def tag(self) -> str:
+        """The label as rich markup shows it ("[profile] " is not a style tag)."""
+        return escape(self.label)
 
     @property
     def paths(self) -> jobfactory.JobPaths:
@@ -68,7 +78,7 @@ class RunContext:
         last_decile = [-1]
 
         def update(text: str, done: int, total: int) -> None:
-            self.progress.update(task_id, description=f"  {text}", completed=done, total=max(total, 1), visible=True)
+            self.progress.update(task_id, description=f"  {self.tag}{text}", completed=done, total=max(total, 1), visible=True)
             decile = int(10 * done / max(total, 1))
             if not self.console.is_terminal and total > 1 and decile > last_decile[0]:
                 last_decile[0] = decile
@@ -78,8 +88,9 @@ class RunContext:
 
     def run_job(self, job, log_name: str, timeout_s: float) -> Outcome:
         on_progress = self.worker_progress(log_name)
+        executor = self.build_executor if job.kind == "build" else self.executor
         try:
-            return self.executor.run(job, self.run_dir / "logs" / f"{log_name}.log", timeout_s, on_progress,
+            return executor.run(job, self.run_dir / "logs" / f"{log_name}.log", timeout_s, on_progress,
                                      memory_limit_mib=self.suite.measure.memory_limit_mib)
         finally:
             self.progress.remove_task(on_progress.task_id)
@@ -90,6 +101,7 @@ class _ProgressExecutor:
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
+        self.slots = getattr(ctx.executor, "slots", 1)  # the nodes of a cluster profile measure at once
 
     def run(self, job, log_path: Path, timeout_s: float, on_progress=None, memory_limit_mib=None) -> Outcome:
         return self.ctx.run_job(job, log_path.stem, timeout_s)
@@ -102,7 +114,7 @@ def _not_built(ctx: RunContext, variant: Variant, outcome: Outcome, todo: list[P
     for record in not_built_records(variant.name, jobfactory.variant_steps(ctx.suite, variant),
                                     jobfactory.runtime_of_variant(ctx.suite, variant), outcome, todo):
         ctx.add_cell(record)
-        ctx.console.print(echo_line(record))
+        ctx.console.print(ctx.tag + echo_line(record))
 
 
 def _pending(ctx: RunContext, variant: Variant, artifact: Path, manifest: dict, todo: list[PlannedCell]):
@@ -120,7 +132,7 @@ def _build_all(ctx: RunContext, variants: list[Variant], overall, scheduler: Sch
         todo = _missing(ctx, variant)
         if not todo:
             continue
-        ctx.progress.update(overall, description=f"building {variant.name}")
+        ctx.progress.update(overall, description=f"{ctx.tag}building {variant.name}")
         artifact, manifests, failure = build_chain(ctx, variant, verified)
         if failure is not None:
             _not_built(ctx, variant, failure, todo)
@@ -141,19 +153,21 @@ def _missing(ctx: RunContext, variant: Variant) -> list[PlannedCell]:
 def measure_all(ctx: RunContext, variants: list[Variant]) -> None:
     """Build every variant, then measure scenario by scenario (accuracy, offline, server), each in
     rounds of one process per cell (bench/scheduler.py)."""
-    overall = ctx.progress.add_task("cells", total=sum(len(_missing(ctx, v)) for v in variants))
+    overall = ctx.progress.add_task(f"{ctx.tag}cells", total=sum(len(_missing(ctx, v)) for v in variants))
     scheduler = Scheduler(_ProgressExecutor(ctx), ctx.run_dir, ctx.suite.measure.cell_timeout_s,
-                          describe=lambda text: ctx.progress.update(overall, description=text))
+                          describe=lambda text: ctx.progress.update(overall, description=ctx.tag + text))
     cells = _build_all(ctx, variants, overall, scheduler)
+    saving = threading.Lock()  # cells of one run may finish at once on several nodes
 
     def finish(cell: PendingCell, outcome: Outcome) -> None:
         record = cell_record(cell, outcome, ctx.machine)
-        ctx.add_cell(record)
-        ctx.console.print(echo_line(record))
+        with saving:
+            ctx.add_cell(record)
+        ctx.console.print(ctx.tag + echo_line(record))
         ctx.progress.advance(overall)
 
     scheduler.run_rounds(cells, list(SCENARIOS), lambda cid: ctx.record.cell(cid) is not None, finish)
-    ctx.progress.update(overall, description="cells")
+    ctx.progress.update(overall, description=f"{ctx.tag}cells")
 
 
 def _interrupt(signum, frame):
@@ -169,15 +183,23 @@ def _setup(suite_ref, request: ProfileRequest, out_root, only, overrides, resume
     return resume_run(resume, only, console)
 
 
-def _context(setup: RunSetup, console: Console, executor: Executor | None, resuming: bool) -> RunContext:
+def new_progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
+def make_context(setup: RunSetup, console: Console, executor: Executor | None, resuming: bool,
+                 progress: Progress | None = None, label: str = "") -> RunContext:
+    """The run's context, after saying on the terminal what it measures and what it is priced as.
+    `progress`: a display shared by the runs of a fan-out (one bar per run); `label` prefixes its lines."""
     suite, profile = setup.suite, setup.profile
     threads = resolve_threads(suite.measure.threads)
     from bench.report.labels import header_line, pricing_label
 
-    console.print(f"bench: suite [bold]{suite.name}[/], {threads} threads -> {setup.run_dir}"
+    console.print(f"{escape(label)}bench: suite [bold]{suite.name}[/], {threads} threads -> {setup.run_dir}"
                   + (f" (resuming: {len(setup.record.cells)} cells already measured)" if resuming else ""),
                   soft_wrap=True)
-    console.print(header_line(setup.record), soft_wrap=True, markup=False)
+    console.print(label + header_line(setup.record), soft_wrap=True, markup=False)
     if pricing_label(setup.record):
         console.print(f"[bold red]{pricing_label(setup.record)}: every dollar figure of this run is labelled so",
                       soft_wrap=True)
@@ -185,10 +207,58 @@ def _context(setup: RunSetup, console: Console, executor: Executor | None, resum
     if usable and threads > usable:
         console.print(f"[yellow]measure.threads = {threads} on {usable} usable cores: threads will wait for each "
                       "other; every cell records a warning", soft_wrap=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=False)
     return RunContext(suite, profile, setup.run_dir, setup.data, setup.base_model_dir, setup.base_model_hash,
-                      threads, console, progress, setup.record, executor or LocalExecutor())
+                      threads, console, progress or new_progress(console), setup.record, executor or LocalExecutor(),
+                      label=label, variants=setup.variants)
+
+
+def _measure_in_threads(contexts: list[RunContext]) -> None:
+    """Each run in a thread of its own (they block on their executors, not on the CPU); the first error
+    of any is raised here once all have ended. A Ctrl-C or SIGTERM reaches this (main) thread."""
+    errors: list[BaseException] = []
+
+    def measure(ctx: RunContext) -> None:
+        try:
+            measure_all(ctx, list(ctx.variants))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=measure, args=(ctx,), name=f"bench-{ctx.label}", daemon=True)
+               for ctx in contexts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def run_contexts(contexts: list[RunContext]) -> list[int]:
+    """Measure one run (here) or the runs of a fan-out (one thread each, sharing one progress display),
+    saving every finished cell at once; each run's exit code. Interrupted: every run is saved as
+    `interrupted` with how to resume it, and KeyboardInterrupt is raised."""
+    for ctx in contexts:
+        ctx.save()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C
+    try:
+        with contexts[0].progress:
+            if len(contexts) == 1:
+                measure_all(contexts[0], list(contexts[0].variants))
+            else:
+                _measure_in_threads(contexts)
+    except KeyboardInterrupt:
+        for ctx in contexts:
+            ctx.save(status="interrupted", finished_at=utc_now())
+            ctx.console.print(f"[yellow]{ctx.tag}interrupted; every finished cell is in {ctx.run_dir / 'run.json'}; "
+                              f"continue with: bench run --resume {ctx.run_dir}", soft_wrap=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    codes = []
+    for ctx in contexts:
+        ctx.save(status="finished", finished_at=utc_now())
+        codes.append(EXIT_FAILED_CELLS if any(c.status == "failed" for c in ctx.record.cells) else EXIT_OK)
+    return codes
 
 
 def run_suite(suite_ref: str | None, *, profile: ProfileRequest | None = None, out_root: Path = Path("results"),
@@ -196,19 +266,5 @@ def run_suite(suite_ref: str | None, *, profile: ProfileRequest | None = None, o
               console: Console | None = None, executor: Executor | None = None) -> tuple[Path, int]:
     console = console or Console(stderr=True)
     setup = _setup(suite_ref, profile or ProfileRequest(), out_root, only, overrides, resume, console)
-    ctx = _context(setup, console, executor, resume is not None)
-    ctx.save()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C
-    try:
-        with ctx.progress:
-            measure_all(ctx, list(setup.variants))
-    except KeyboardInterrupt:
-        ctx.save(status="interrupted", finished_at=utc_now())
-        console.print(f"[yellow]interrupted; every finished cell is in {ctx.run_dir / 'run.json'}; "
-                      f"continue with: bench run --resume {ctx.run_dir}", soft_wrap=True)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    ctx.save(status="finished", finished_at=utc_now())
-    failed = sum(c.status == "failed" for c in ctx.record.cells)
-    return ctx.run_dir, (EXIT_FAILED_CELLS if failed else EXIT_OK)
+    ctx = make_context(setup, console, executor, resume is not None)
+    return ctx.run_dir, run_contexts([ctx])[0]

@@ -19,16 +19,18 @@ from bench.errors import BenchError, ConfigError
 from bench.record import RunRecord
 
 SPLITS = ("train", "val", "test")
+SIMULATED_NOTE = "simulated node (it advertises the profile without being that hardware; check relaxed)"
 
 
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def new_run_dir(out_root: Path, suite_name: str, git_short: str | None) -> Path:
-    """results/<suite>/<UTC timestamp>-<git short sha>/, created exclusively: never an existing one."""
+def new_run_dir(out_root: Path, suite_name: str, git_short: str | None, tag: str | None = None) -> Path:
+    """results/<suite>/<UTC timestamp>-<git short sha>[-<tag>]/, created exclusively: never an existing
+    one. A fan-out run tags each profile's directory with the profile's name."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = out_root / suite_name / f"{stamp}-{git_short or 'nogit'}"
+    base = out_root / suite_name / (f"{stamp}-{git_short or 'nogit'}" + (f"-{tag}" if tag else ""))
     for n in range(100):
         candidate = base if n == 0 else base.with_name(f"{base.name}.{n}")
         try:
@@ -78,15 +80,20 @@ class ProfileRequest:
     price_usd_per_hour: float | None = None
 
 
-def choose_run_profile(request: ProfileRequest, suite: Suite, machine, console: Console):
+def choose_run_profile(request: ProfileRequest, suite: Suite, machine, console: Console, simulated: bool = False):
     """The profile a new run is priced as, checked against the machine measured (bench.profile_match);
-    says in one line what `auto`/`local` or an allowed mismatch did. Raises ConfigError (exit 2)."""
+    says in one line what `auto`/`local` or an allowed mismatch did. A simulated cluster node (tests,
+    demos: it only plays its profile) relaxes the check and labels the run so. Raises ConfigError (exit 2)."""
     from bench.config import list_files
     from bench.profile_match import choose_profile
 
     shipped = [load_profile(str(p)) for p in list_files("profiles")]
     choice = choose_profile(request.name or suite.default_profile, machine, shipped, load_profile,
-                            allow_mismatch=request.allow_mismatch, price_usd_per_hour=request.price_usd_per_hour)
+                            allow_mismatch=request.allow_mismatch or simulated,
+                            price_usd_per_hour=request.price_usd_per_hour)
+    if simulated:  # labelled even where the real machine happens to match: the node only plays the profile
+        choice = dataclasses.replace(choice, mismatches=(SIMULATED_NOTE, *choice.mismatches),
+                                     note=f"{SIMULATED_NOTE}: {choice.note}")
     if choice.note:
         colour = "yellow" if choice.status != "match" else "default"
         console.print(f"[{colour}]{choice.note}[/]", soft_wrap=True)
@@ -105,18 +112,36 @@ def check_lora_targets(suite, variants, base_model_dir: Path, suite_path: str) -
         check_suite_targets(suite.steps.get("lora", {}).get("target_modules"), base_model_dir, suite_path)
 
 
+@dataclass(frozen=True)
+class Node:
+    """The machine a run measures on when that is not this one: a cluster node's environment as
+    collect_environment recorded it there, and what the run records about it under environment["cluster"]."""
+
+    environment: dict
+    cluster: dict  # executor, profile resource, node id, simulated, address
+
+    @property
+    def machine(self):
+        from bench.machine import Machine
+
+        return Machine.from_dict({k: v for k, v in self.environment["machine"].items() if k != "description"})
+
+
 def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides, only,
-              console: Console) -> RunSetup:
-    """A new run directory with the data split and the base model hashed; nothing measured yet."""
+              console: Console, node: Node | None = None) -> RunSetup:
+    """A new run directory with the data split and the base model hashed; nothing measured yet. With a
+    `node`, its machine is checked against the profile and recorded, and the directory is tagged with
+    the profile's name."""
     from bench.machine import detect
     from bench.models import check_lengths, resolve_base_model
     from bench.registry import load_suite
 
     suite, suite_path = load_suite(suite_ref, overrides)
-    machine = detect()
-    choice = choose_run_profile(request, suite, machine, console)
+    machine = node.machine if node else detect()
+    choice = choose_run_profile(request, suite, machine, console, simulated=bool(node and node.cluster["simulated"]))
     profile = choice.profile
-    env = {**collect_environment(REPO_ROOT, machine), "profile_check": choice.to_dict()}
+    env = {**(node.environment if node else collect_environment(REPO_ROOT, machine)),
+           "profile_check": choice.to_dict(), **({"cluster": node.cluster} if node else {})}
     variants = select_variants(suite, only, str(suite_path))
     base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
     check_lengths(suite, suite_path, base_model_dir)  # refused here, not mid-run
@@ -125,7 +150,7 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
         data = load_task_data(suite.task, suite_path.parent)
     with console.status("hashing the base model"):
         base_hash = artifacts.model_dir_hash(base_model_dir)
-    run_dir = new_run_dir(out_root, suite.name, env["git"]["short"])
+    run_dir = new_run_dir(out_root, suite.name, env["git"]["short"], profile.name if node else None)
     for name, split in zip(SPLITS, (data.train, data.val, data.test), strict=True):
         write_split(split, run_dir / "data" / f"{name}.jsonl")
     write_task_info(data, suite.task, run_dir / "data")
@@ -161,15 +186,17 @@ def _reread_data(run_dir: Path, record: RunRecord) -> TaskData:
                     record.data.get("cleaning", {}), record.data.get("kind", "classification"), extra)
 
 
-def resume_run(run_dir: Path, only, console: Console) -> RunSetup:
-    """Reopen a run: same suite, profile, data and model as recorded, on the same kind of machine."""
+def resume_run(run_dir: Path, only, console: Console, environment_now: dict | None = None) -> RunSetup:
+    """Reopen a run: same suite, profile, data and model as recorded, on the same kind of machine
+    (`environment_now`: that of the cluster node that will measure, else this machine's). Cells lost
+    with their node (`error_kind` node_lost) are measured again; every other finished cell is kept."""
     from bench.record import load_run
     from bench.registry import check_variants
 
     record = load_run(run_dir)
     suite = Suite.model_validate(record.suite)
     check_variants(suite, record.suite_path)
-    refusal = resume_refusal(record.environment, collect_environment(REPO_ROOT))
+    refusal = resume_refusal(record.environment, environment_now or collect_environment(REPO_ROOT))
     if refusal:
         raise BenchError(f"{run_dir}: {refusal}")
     data = _reread_data(run_dir, record)
@@ -180,4 +207,6 @@ def resume_run(run_dir: Path, only, console: Console) -> RunSetup:
     (run_dir / "logs").mkdir(exist_ok=True)
     variants = select_variants(suite, only or list(record.variants) or None, record.suite_path)
     return RunSetup(suite, Profile.model_validate(record.profile), run_dir, data, base_model_dir, base_hash,
-                    dataclasses.replace(record, status="running"), tuple(variants))
+                    dataclasses.replace(record, status="running",
+                                        cells=tuple(c for c in record.cells if c.error_kind != "node_lost")),
+                    tuple(variants))

@@ -5,12 +5,17 @@ interrupted run resumes without losing one or measuring one twice.
 Rounds spread each cell's processes over the whole phase: a machine that is slow for a few minutes
 then slows one process of every cell, not every process of one cell, and the spread between processes
 (which `bench compare` tests on) includes that drift.
+
+An executor with several `slots` (the nodes of one profile on a cluster, bench/executors/ray.py) runs
+up to that many cells of a round at once, one per slot; the round still ends before the next begins.
+The executor, not the scheduler, keeps two jobs off one machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +41,7 @@ class PendingCell:
     results: list[ProcessResult] = field(default_factory=list)
     wall_s: float = 0.0
     started_at: str | None = None  # when its first process started (not when it was planned)
+    nodes: list[dict] = field(default_factory=list)  # cluster node of each process run so far (Outcome.node)
 
     @property
     def cell_id(self) -> str:
@@ -77,11 +83,12 @@ class Scheduler:
             saved = json.loads(path.read_text())
             cell.results = [_stored_result(r) for r in saved["results"]]
             cell.wall_s, cell.started_at = saved["wall_s"], saved["started_at"]
+            cell.nodes = list(saved.get("nodes") or [])
 
     def save_partial(self, cell: PendingCell) -> None:
         write_atomic(self.partial_path(cell), json.dumps({
             "cell_id": cell.cell_id, "started_at": cell.started_at, "wall_s": cell.wall_s,
-            "results": [r.to_dict() for r in cell.results]}))
+            "nodes": cell.nodes, "results": [r.to_dict() for r in cell.results]}))
 
     def run_one_process(self, cell: PendingCell) -> Outcome | None:
         """Run the cell's next process. Once the cell is finished (all processes, or the first failure: a
@@ -92,6 +99,8 @@ class Scheduler:
         outcome = self.executor.run(cell.job, self.run_dir / "logs" / f"{name}.log", self.timeout_s,
                                     self.progress_for(name), memory_limit_mib=self.memory_limit_mib)
         cell.wall_s += outcome.wall_s
+        if outcome.node is not None:
+            cell.nodes.append(outcome.node)
         if outcome.status != "ok":
             if cell.processes > 1:
                 outcome = dataclasses.replace(outcome, reason=f"process {i + 1} of {cell.processes}: {outcome.reason}")
@@ -107,15 +116,47 @@ class Scheduler:
     def run_rounds(self, cells: list[PendingCell], scenarios: list[str], is_done: Callable[[str], bool],
                    finish: Callable[[PendingCell, Outcome], None]) -> None:
         """Scenario by scenario (in the given order), round by round; a process measured before a resume,
-        or a cell already in the record (`is_done(cell_id)`), is skipped."""
+        or a cell already in the record (`is_done(cell_id)`), is skipped. With the executor's `slots` > 1,
+        a round's cells run that many at a time, and `finish` is called from their threads."""
+        slots = max(1, int(getattr(self.executor, "slots", 1)))
         for scenario in scenarios:
             pending = [c for c in cells if c.scenario == scenario]
             for r in range(max((c.processes for c in pending), default=0)):
-                for cell in pending:
-                    if len(cell.results) > r or is_done(cell.cell_id) or r >= cell.processes:
-                        continue
-                    label = f" (process {r + 1} of {cell.processes})" if cell.processes > 1 else ""
-                    self.describe(f"measuring {cell.cell_id}{label}")
-                    outcome = self.run_one_process(cell)
-                    if outcome is not None:
-                        finish(cell, outcome)
+                todo = [c for c in pending if len(c.results) <= r < c.processes and not is_done(c.cell_id)]
+                if slots == 1 or len(todo) < 2:
+                    for cell in todo:
+                        self._run_in_round(cell, r, finish)
+                    continue
+                self._run_side_by_side(todo, r, finish, slots)
+
+    def _run_side_by_side(self, todo: list[PendingCell], r: int, finish, slots: int) -> None:
+        """Round `r` of `todo` in `slots` daemon threads (a Ctrl-C does not wait for them), each taking the
+        next cell when its last ends; returns when all have ended, raising the first error of any."""
+        queue, errors, lock = list(todo), [], threading.Lock()
+
+        def slot() -> None:
+            while True:
+                with lock:
+                    if not queue or errors:
+                        return
+                    cell = queue.pop(0)
+                try:
+                    self._run_in_round(cell, r, finish)
+                except BaseException as e:
+                    errors.append(e)
+                    return
+
+        threads = [threading.Thread(target=slot, name=f"bench-slot-{i}", daemon=True) for i in range(min(slots, len(todo)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
+    def _run_in_round(self, cell: PendingCell, r: int, finish: Callable[[PendingCell, Outcome], None]) -> None:
+        label = f" (process {r + 1} of {cell.processes})" if cell.processes > 1 else ""
+        self.describe(f"measuring {cell.cell_id}{label}")
+        outcome = self.run_one_process(cell)
+        if outcome is not None:
+            finish(cell, outcome)

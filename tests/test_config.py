@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.config import load_profile
-from bench.errors import ConfigError
+from bench.errors import BenchError, ConfigError
 from bench.registry import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +47,8 @@ def test_shipped_suites_and_profiles_validate():
     (edit("[model]", "[model]\ntrust_remote = true"), ["model.trust_remote", "did you mean 'trust_remote_code'"]),
     (SMOKE.replace("[slo]", "[slo\n"), ["not valid TOML"]),
     (edit('name = "smoke"\n', ''), ["missing required key 'name'"]),
+    (SMOKE + '[cluster]\nprofiles = ["aws-c6a-large", "aws-c7a-large"]\n', ["cluster", "need executor = \"ray\""]),
+    (SMOKE + '[cluster]\nexecutor = "slurm"\n', ["cluster.executor", "'local' or 'ray'"]),
 ])
 def test_bad_suites_name_the_key(tmp_path, text, words):
     path = write_suite(tmp_path, text)
@@ -62,6 +64,22 @@ def test_bad_step_parameters_name_the_steps_key(tmp_path):
     path = write_suite(tmp_path, SMOKE + "\n[steps.lora]\nrank = 0\n")
     with pytest.raises(ConfigError, match=r"'steps\.lora\.rank'.*greater than or equal to 1"):
         load_suite(str(path))
+
+
+def test_the_suites_cluster_table_is_used_and_the_command_line_flags_override_it(tmp_path):
+    from bench.cli import _where
+
+    path = str(write_suite(tmp_path, SMOKE + '[cluster]\nexecutor = "ray"\nprofiles = ["aws-c6a-large", '
+                                                '"aws-c7a-large"]\nray_address = "10.0.0.1:6379"\nnode_wait_s = 5\n'))
+    assert _where(path, [], [], None, None, None) == (["aws-c6a-large", "aws-c7a-large"], "ray", "10.0.0.1:6379", 5, None)
+    assert _where(path, [], ["aws-c7a-large"], None, "head:6379", 1.0) == (["aws-c7a-large"], "ray", "head:6379", 1.0, None)
+    assert _where(path, ["cluster.node_wait_s=7"], [], None, None, None).node_wait_s == 7
+    assert _where(path, ['cluster.artifact_store="s3://b/p"'], [], None, None, None, "file:///x").artifact_store == "file:///x"
+    with pytest.raises(BenchError, match="several --profile need --executor ray"):
+        _where(path, [], [], "local", None, None)
+    with pytest.raises(BenchError, match="a shared artifact store is for --executor ray"):
+        _where(path, [], ["aws-c6a-large"], "local", None, None, "file:///x")
+    assert _where(str(write_suite(tmp_path, SMOKE)), [], [], None, None, None) == ([], "local", None, 60.0, None)
 
 
 def test_config_reads_a_suite_without_the_registry_and_the_registry_checks_it(tmp_path):

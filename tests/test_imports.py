@@ -110,7 +110,7 @@ def test_config_and_cli_do_not_import_torch():
 # never reaches the measuring wing (workers, runtimes, steps, training, scheduling), not even lazily.
 READING_WING = ("bench.report", "bench.plan", "bench.compare", "bench.history")
 MEASURING_WING = ("bench.runner", "bench.runsetup", "bench.scheduler", "bench.cells", "bench.artifact_chain",
-                  "bench.jobfactory", "bench.jobs", "bench.worker", "bench.launcher", "bench.executors",
+                  "bench.jobfactory", "bench.jobs", "bench.worker", "bench.launcher", "bench.executors", "bench.fanout",
                   "bench.scenarios", "bench.steps", "bench.runtimes", "bench.train", "bench.surgery",
                   "bench.models", "bench.evaluate", "bench.verify", "bench.artifacts")
 

@@ -89,6 +89,20 @@ def test_a_match_carries_no_label_but_names_both(tmp_path):
     assert f"Measured on {ZEN3['description']}, priced as test-cpu (test.large), $3.6/h, the hardware that " in out["md"]
 
 
+def test_a_run_measured_on_a_simulated_cluster_node_says_so_in_its_header(tmp_path):
+    run = _on(golden_run(), ZEN3, "mismatch_allowed", ["simulated node (bench node --simulated)"])
+    run = dataclasses.replace(run, environment={**run.environment, "cluster": {"executor": "ray", "simulated": True}})
+    assert "(a simulated cluster node: it only plays the profile)" in header_line(run)
+    save_run(tmp_path / "run", run)
+    paths = write_report(tmp_path / "run")
+    console = Console(record=True, width=250)
+    print_summary(tmp_path / "run", console)
+    for text in (console.export_text(), paths["md"].read_text(), paths["html"].read_text()):
+        assert f"Measured on: {ZEN3['description']} (a simulated cluster node" in " ".join(text.split())
+    real = dataclasses.replace(run, environment={**run.environment, "cluster": {"executor": "ray", "simulated": False}})
+    assert "simulated" not in header_line(real)
+
+
 def test_older_runs_fall_back_to_the_cpu_model():
     assert header_line(golden_run()) == ("Measured on: Test CPU, 2 usable cores. Priced as: test-cpu (test.large, "
                                          "$3.6/h, made up for a test, 2026-01).")

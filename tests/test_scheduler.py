@@ -4,7 +4,9 @@ scenario registry."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 
 import pytest
 
@@ -86,6 +88,40 @@ def test_cells_already_in_the_record_are_not_measured_again(tmp_path):
     ex = FakeExecutor()
     _schedule(tmp_path, ex, _cells(), done={"v0/offline/bs1/seq16": None})
     assert all(c.startswith("v1") for c in ex.calls) and len(ex.calls) == 3
+
+
+class SlotsExecutor(FakeExecutor):
+    """Two machines: every job waits at a barrier for a second one, so the test fails (BrokenBarrierError)
+    unless two run at once; records the jobs running at once and the node of each."""
+
+    slots = 2
+
+    def __init__(self):
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=10)
+        self.lock = threading.Lock()
+        self.running: set[str] = set()
+        self.most_at_once = 0
+
+    def run(self, job, log_path, timeout_s, on_progress=None, memory_limit_mib=None) -> Outcome:
+        with self.lock:
+            self.running.add(log_path.stem)
+            self.most_at_once = max(self.most_at_once, len(self.running))
+            node = {"node_id": f"n{len(self.running)}", "host": "h"}
+        self.barrier.wait()
+        outcome = super().run(job, log_path, timeout_s)
+        with self.lock:
+            self.running.discard(log_path.stem)
+        return dataclasses.replace(outcome, node=node)
+
+
+def test_an_executor_with_two_slots_runs_two_cells_of_a_round_at_once_and_rounds_stay_in_order(tmp_path):
+    ex = SlotsExecutor()
+    cells = _cells(n=4, processes=2)
+    finished = _schedule(tmp_path, ex, cells)
+    assert ex.most_at_once == 2 and len(finished) == 4
+    assert all(name.endswith("-p1") for name in ex.calls[:4]) and all(n.endswith("-p2") for n in ex.calls[4:])
+    assert all(len(c.nodes) == 2 and {"node_id", "host"} <= c.nodes[0].keys() for c in cells)
 
 
 def test_resume_is_refused_where_the_machine_or_packages_differ():

@@ -18,12 +18,14 @@ class Outcome:
     status: str  # ok | unsupported | failed
     result: Any = None  # ProcessResult for a cell, a dict for a build
     reason: str | None = None
-    error_kind: str | None = None  # exception | signal | timeout | oom | no_result | device_busy | cpu_busy
+    error_kind: str | None = None  # exception | signal | timeout | oom | no_result | device_busy | cpu_busy | node_lost
     error_tail: str | None = None
     wall_s: float = 0.0
+    node: dict | None = None  # the cluster node that ran it: {"node_id", "host", "address"}; None: this machine
 
 
 class Executor(Protocol):
+    # Optional `slots: int` attribute: how many jobs it runs at once on separate machines (default 1).
     def run(self, job, log_path: Path, timeout_s: float, on_progress: OnProgress | None = None,
             memory_limit_mib: float | None = None) -> Outcome:
         """Run `job` to its end; never raises for a failure of the job itself (that is an Outcome)."""

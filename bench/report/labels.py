@@ -5,7 +5,8 @@ A run record holds `environment["machine"]` (identity of the machine measured; a
 before it existed, which fall back to `cpu_model`/`gpu_name`), `profile` (the hardware and price it
 was priced as; `price_usd_per_hour` may be None for the `local` profile) and
 `environment["profile_check"]` ({"status": "match" | "mismatch_allowed" | "local" | "unchecked",
-"mismatches": [...], "profile": name}; absent = "unchecked").
+"mismatches": [...], "profile": name}; absent = "unchecked"), and for a run measured on a Ray cluster
+node `environment["cluster"]` (its `simulated` flag: the node only plays its profile).
 """
 
 from __future__ import annotations
@@ -76,9 +77,16 @@ def priced_as(profile: dict) -> str:
     return f"{profile['name']} ({', '.join(parts)})"
 
 
+def simulated_node(run) -> bool:
+    """Measured on a cluster node that only plays its profile (`bench node --simulated`: tests, demos)."""
+    return bool((run.environment.get("cluster") or {}).get("simulated"))
+
+
 def header_line(run) -> str:
-    """The header of every run: "Measured on: <machine>. Priced as: <profile> (...)."."""
-    return f"Measured on: {machine_description(run)}. Priced as: {priced_as(run.profile)}."
+    """The header of every run: "Measured on: <machine>. Priced as: <profile> (...).", saying where the
+    machine was a simulated cluster node."""
+    where = " (a simulated cluster node: it only plays the profile)" if simulated_node(run) else ""
+    return f"Measured on: {machine_description(run)}{where}. Priced as: {priced_as(run.profile)}."
 
 
 def mismatch_warning(run) -> str | None:
