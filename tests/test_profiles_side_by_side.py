@@ -57,7 +57,7 @@ def test_profiles_are_ranked_cheapest_first_among_rows_that_meet_the_slo_and_flo
     assert not tiny["meets"] and "accuracy below the floor" in tiny["why_not"]  # the primary metric, named
     assert all(r["measured_on"].endswith("(simulated node)") for r in rows)
     trt = next(r for r in rows if r["variant"] == "trt")
-    assert not trt["meets"] and trt["why_not"] == "unsupported (see the report)" and rows[-1]["variant"] == "trt"
+    assert not trt["meets"] and trt["why_not"] == "unsupported: see the report" and rows[-1]["variant"] == "trt"
 
 
 def test_bench_report_of_a_fan_out_run_shows_its_profiles_side_by_side(tmp_path):

@@ -31,7 +31,7 @@ def fanout_run_dirs(run_dir: Path) -> list[Path]:
 def _why_not(cells: list[dict], at_len: list[dict], p99_slo: float, floor: Floor | None) -> str | None:
     if not at_len:
         statuses = sorted({r["status"] for r in cells} - {"ok"})
-        return f"{'/'.join(statuses)} (see the report)" if statuses else "no cell measured at the SLO's sequence length"
+        return f"{'/'.join(statuses)}: see the report" if statuses else "no cell measured at the SLO's sequence length"
     if not any(r["p99_ms"] <= p99_slo for r in at_len):
         return f"p99 {min(r['p99_ms'] for r in at_len):.1f} ms > {p99_slo:g} ms"
     if floor is None:
