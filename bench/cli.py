@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, NamedTuple
@@ -28,7 +29,7 @@ def _console():
 def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/) or path to a suite TOML file.")] = None,
         profile: Annotated[list[str] | None, typer.Option(help="Hardware profile name or path; auto: the shipped profile matching this machine, else 'local'; local: this machine at --price-usd-per-hour (or no price). Default: the suite's default_profile. Repeat it with --executor ray to measure on a node of each profile.")] = None,
         allow_profile_mismatch: Annotated[bool, typer.Option("--allow-profile-mismatch", help="Measure here although the machine is not what --profile stands for; every dollar figure then says 'measured on ..., priced as ...'.")] = False,
-        price_usd_per_hour: Annotated[float | None, typer.Option(help="The price of this machine for the 'local' profile (--profile local or auto without a match), USD per hour.", min=0.0)] = None,
+        price_usd_per_hour: Annotated[float | None, typer.Option(help="The price of this machine for the 'local' profile (--profile local or auto without a match), USD per hour.")] = None,
         out: Annotated[Path, typer.Option(help="Root folder for run directories.")] = Path("results"),
         only: Annotated[list[str] | None, typer.Option(help="Measure only these variants (repeatable).")] = None,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override a suite key, e.g. --set finetune.epochs=2 (repeatable).")] = None,
@@ -112,6 +113,9 @@ def _run_suite_or_fanout(suite, where: Where, console, *, out, only, overrides, 
         return run_fanout(suite, profiles, address=address, out_root=out, only=only, overrides=overrides,
                           allow_mismatch=allow_mismatch, console=console, node_wait_s=node_wait_s,
                           artifact_store=store)
+    if price_usd_per_hour is not None and not (math.isfinite(price_usd_per_hour) and price_usd_per_hour > 0):
+        raise BenchError(f"--price-usd-per-hour {price_usd_per_hour!r}: expected a positive price in USD per hour, "
+                         "e.g. 0.0765")
     request = ProfileRequest(profiles[0] if profiles else None, allow_mismatch, price_usd_per_hour)
     return [run_suite(suite, profile=request, out_root=out, only=only, overrides=overrides, resume=resume,
                       console=console)]
@@ -235,8 +239,11 @@ def _fraction(text: str, name: str) -> float:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
         raise BenchError(f"{name} {text!r}: expected a percentage like 5% or a fraction like 0.05") from None
+    if not text.endswith("%") and value >= 1:  # "5" is 5% or 500%: ask rather than guess
+        raise BenchError(f"{name} {text!r}: ambiguous; write {text}% for a percentage or a fraction below 1 "
+                         f"(e.g. {value / 100:g})")
     if not 0 <= value < 10:
-        raise BenchError(f"{name} {text!r}: out of range")
+        raise BenchError(f"{name} {text!r}: out of range; expected 0% to 1000%")
     return value
 
 
@@ -370,12 +377,12 @@ def main() -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:
-        import click
-
-        if isinstance(e, click.exceptions.Abort):  # click's form of KeyboardInterrupt
+        # by name: typer >= 0.2x raises its vendored click's classes (typer._click), older ones click's
+        kinds = {cls.__name__ for cls in type(e).__mro__}
+        if "Abort" in kinds:  # click's form of KeyboardInterrupt
             print("interrupted", file=sys.stderr)
             sys.exit(130)
-        if isinstance(e, click.ClickException):  # usage errors
+        if "ClickException" in kinds:  # a usage error: a missing argument, an unknown option, a bad value
             e.show()
             sys.exit(2)
         raise

@@ -132,6 +132,10 @@ def run_cli(*args, cwd):
     (["run", "smoke", "--set", "task.dataset=missing.csv"], "file not found"),
     (["run", "smoke", "--set", "measure.batch_sizes=[0]"], "measure.batch_sizes[0]"),
     (["report", "nowhere"], "not found"),
+    # usage errors: a usage message and exit 2, never a traceback (exit 1 would read as a regression)
+    (["compare", "onlyone"], "Missing argument 'new'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["run", "smoke", "--profile", "local", "--price-usd-per-hour", "inf"], "expected a positive price"),
 ])
 def test_cli_errors_exit_2_and_write_nothing(tmp_path, args, words):
     if args[0] == "run" and args[1] == "smoke" and "aws-g5" in " ".join(args) and _has_gpu():
@@ -172,3 +176,12 @@ def test_bad_model_directories_are_rejected(tmp_path):
         out = run_cli("run", "smoke", "--out", str(tmp_path / "results"), "--set", f"model.base={base}", cwd=tmp_path)
         assert out.returncode == 2 and words in out.stderr, out.stderr
         assert not (tmp_path / "results").exists()
+
+
+def test_a_bare_threshold_of_1_or_more_is_ambiguous_not_read_as_hundreds_of_percent():
+    from bench.cli import _fraction
+    from bench.errors import BenchError
+
+    assert _fraction("5%", "--max-slowdown") == pytest.approx(0.05) and _fraction("0.05", "--max-slowdown") == 0.05
+    with pytest.raises(BenchError, match="ambiguous; write 5% for a percentage"):
+        _fraction("5", "--max-slowdown")
