@@ -28,7 +28,7 @@ from bench.executors.local import LocalExecutor
 from bench.record import CellRecord, RunRecord, cell_id, save_run
 from bench.runsetup import ProfileRequest, RunSetup, resolve_threads, resume_run, start_run, utc_now
 from bench.scenarios import SCENARIOS, PlannedCell
-from bench.scheduler import PendingCell, Scheduler
+from bench.scheduler import PendingCell, Scheduler, run_in_threads
 
 __all__ = ["ProfileRequest", "RunContext", "make_context", "measure_all", "run_contexts", "run_suite"]
 
@@ -215,22 +215,7 @@ def make_context(setup: RunSetup, console: Console, executor: Executor | None, r
 def _measure_in_threads(contexts: list[RunContext]) -> None:
     """Each run in a thread of its own (they block on their executors, not on the CPU); the first error
     of any is raised here once all have ended. A Ctrl-C or SIGTERM reaches this (main) thread."""
-    errors: list[BaseException] = []
-
-    def measure(ctx: RunContext) -> None:
-        try:
-            measure_all(ctx, list(ctx.variants))
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=measure, args=(ctx,), name=f"bench-{ctx.label}", daemon=True)
-               for ctx in contexts]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    run_in_threads([(f"bench-{ctx.label}", lambda ctx=ctx: measure_all(ctx, list(ctx.variants))) for ctx in contexts])
 
 
 def run_contexts(contexts: list[RunContext]) -> list[int]:

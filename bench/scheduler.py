@@ -137,22 +137,12 @@ class Scheduler:
         def slot() -> None:
             while True:
                 with lock:
-                    if not queue or errors:
+                    if not queue or errors:  # a failed slot stops the others taking new cells
                         return
                     cell = queue.pop(0)
-                try:
-                    self._run_in_round(cell, r, finish)
-                except BaseException as e:
-                    errors.append(e)
-                    return
+                self._run_in_round(cell, r, finish)
 
-        threads = [threading.Thread(target=slot, name=f"bench-slot-{i}", daemon=True) for i in range(min(slots, len(todo)))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        run_in_threads([(f"bench-slot-{i}", slot) for i in range(min(slots, len(todo)))], errors)
 
     def _run_in_round(self, cell: PendingCell, r: int, finish: Callable[[PendingCell, Outcome], None]) -> None:
         label = f" (process {r + 1} of {cell.processes})" if cell.processes > 1 else ""
@@ -160,3 +150,24 @@ class Scheduler:
         outcome = self.run_one_process(cell)
         if outcome is not None:
             finish(cell, outcome)
+
+
+def run_in_threads(targets: list[tuple[str, Callable[[], None]]], errors: list[BaseException] | None = None) -> None:
+    """Run each (thread name, target) in a daemon thread (a Ctrl-C in the main thread does not wait for
+    them), wait for all, and raise the first error any raised. `errors` (shared with the targets, which
+    may read it to stop early) collects them."""
+    errors = [] if errors is None else errors
+
+    def guarded(target: Callable[[], None]) -> None:
+        try:
+            target()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(target,), name=name, daemon=True) for name, target in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
