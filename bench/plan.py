@@ -21,6 +21,7 @@ from bench.report.labels import (
     NO_PRICE,
     hardware_identity,
     machine_description,
+    measured_on,
     money,
     pricing_label,
     same_hardware,
@@ -113,7 +114,7 @@ def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: flo
                         quality_floor=floor.threshold if floor else None,
                         capacity_qps=None, max_batch_size=None, max_queue_delay_ms=None, p99_upper_ms_at_capacity=None,
                         replicas=None, monthly_usd=None, usd_per_million=None, utilization=None, feasible=False,
-                        measured_on=machine_description(run), pricing_label=pricing_label(run))
+                        measured_on=measured_on(run), pricing_label=pricing_label(run))
             if cell.status != "ok":
                 rows.append(PlanRow(**base, why_not=f"server scenario {cell.status}: {cell.reason}"))
                 continue

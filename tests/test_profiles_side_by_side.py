@@ -83,3 +83,15 @@ def test_rows_without_a_cell_at_the_slo_length_say_why():
     console = Console(record=True, width=250)
     print_profiles(rows, console)
     assert "no cell measured at the SLO's sequence length" in console.export_text()
+
+
+def test_plan_rows_of_simulated_nodes_say_so_and_real_ones_do_not():
+    from bench.plan import make_plan
+
+    ids = ["a", "b"]
+    run = golden_run(with_server=True)
+    simulated = make_plan([_priced(run, PROFILE, "a", ids)], qps=100.0, p99_ms=50.0)
+    real = make_plan([_priced(run, PROFILE, "a", ids, simulated=False)], qps=100.0, p99_ms=50.0)
+    assert simulated and all("(simulated node)" in r.measured_on for r in simulated)
+    assert all(r.pricing_label and "simulated node" in r.pricing_label for r in simulated)
+    assert real and not any("simulated" in (r.measured_on or "") + (r.pricing_label or "") for r in real)

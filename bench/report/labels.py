@@ -62,10 +62,11 @@ def price_text(profile: dict) -> str:
 
 def pricing_label(run) -> str | None:
     """"measured on <machine>, priced as <profile> (<instance>)" when the run was measured on other
-    hardware than its profile stands for; None otherwise (match, local or unchecked)."""
-    if not is_mismatch(run):
+    hardware than its profile stands for, or on a simulated cluster node (which only plays its profile,
+    even where the hardware happens to match); None otherwise (match, local or unchecked)."""
+    if not (is_mismatch(run) or simulated_node(run)):
         return None
-    return f"measured on {machine_description(run)}, priced as {profile_name(run.profile)}"
+    return f"measured on {measured_on(run)}, priced as {profile_name(run.profile)}"
 
 
 def priced_as(profile: dict) -> str:
@@ -80,6 +81,11 @@ def priced_as(profile: dict) -> str:
 def simulated_node(run) -> bool:
     """Measured on a cluster node that only plays its profile (`bench node --simulated`: tests, demos)."""
     return bool((run.environment.get("cluster") or {}).get("simulated"))
+
+
+def measured_on(run) -> str:
+    """The machine a run measured, "(simulated node)" appended where a cluster node only played its profile."""
+    return machine_description(run) + (" (simulated node)" if simulated_node(run) else "")
 
 
 def header_line(run) -> str:

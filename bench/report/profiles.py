@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.record import RunRecord, load_run
-from bench.report.labels import has_price, machine_description, money, price_text, simulated_node
+from bench.report.labels import has_price, measured_on, money, price_text
 from bench.report.quality import Floor, primary_metric, quality_floor
 from bench.report.rows import cell_rows
 
@@ -62,7 +62,7 @@ def profile_rows(runs: list[RunRecord]) -> list[dict]:
                          "usd_per_million": best and best.get("usd_per_million"),
                          "quality": best and best[metric.name], "metric": metric.label, "meets": bool(good),
                          "why_not": None if good else _why_not(mine, at_len, slo["p99_ms"], floor),
-                         "measured_on": machine_description(run) + (" (simulated node)" if simulated_node(run) else "")})
+                         "measured_on": measured_on(run)})
     return sorted(rows, key=lambda r: (not r["meets"], not r["priced"], r["usd_per_million"] or math.inf,
                                        -(r["throughput_per_s"] or 0), r["profile"], r["variant"]))
 
