@@ -66,8 +66,21 @@ def build_step(ctx, step_name: str, key: str, final: Path, parent_dir: Path | No
         shutil.rmtree(staging, ignore_errors=True)
         return outcome
     parent = artifacts.read_manifest(parent_dir) if parent_dir else None
-    built_on = {"cpu_model": ctx.record.environment.get("cpu_model"),
-                "gpu_name": ctx.record.environment.get("gpu_name"), "profile": ctx.profile.name}
+    built_on = {**_built_on(ctx, outcome.node), "profile": ctx.profile.name}
     manifest = artifacts.step_manifest(step_name, key, job.params, STEPS[step_name].output_format, parent, built_on,
                                        outcome.result)
     return dataclasses.replace(outcome, result=artifacts.publish(staging, final, manifest))
+
+
+def _built_on(ctx, node: dict | None) -> dict:
+    """The machine a build ran on: a cluster node of the run's profile (its environment is the run's), or
+    this machine (for a fan-out's parent, not the run's node)."""
+    if node is not None:
+        env = ctx.record.environment
+        return {"cpu_model": env.get("cpu_model"), "gpu_name": env.get("gpu_name"), "node": node}
+    if not (ctx.record.environment.get("cluster") or {}).get("executor") == "ray":
+        return {"cpu_model": ctx.record.environment.get("cpu_model"), "gpu_name": ctx.record.environment.get("gpu_name")}
+    from bench.machine import detect
+
+    here = detect()
+    return {"cpu_model": here.cpu_model_name, "gpu_name": here.gpus[0].name if here.gpus else None, "node": None}

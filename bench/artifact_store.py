@@ -11,6 +11,8 @@ uploaded again, never one that is read half-written.
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +84,20 @@ class ArtifactStore:
 
 # --- on a node: the shipped inputs placed in this node's cache, checked by sha256 ---
 
-def store_key(name: str, as_artifact: bool) -> str:
-    """Where a store keeps an artifact (its cache directory name) or a file (its sha256)."""
-    return f"artifacts/{name}" if as_artifact else f"files/{name}"
+SHIPPED_KINDS = ("artifact", "file", "tree")  # a cache artifact (with its manifest), one file, a plain directory
+
+
+def store_key(name: str, kind: str) -> str:
+    """Where a store keeps an artifact (its cache directory name), a file (its sha256) or a plain directory
+    such as a base model (the content key of its files' sha256s: `tree_key`)."""
+    return {"artifact": f"artifacts/{name}", "file": f"files/{name}", "tree": f"trees/{name}"}[kind]
+
+
+def tree_key(directory: Path) -> str:
+    """The content key of a plain directory: the sha256 of {relative path: sha256} of its files."""
+    from bench.artifacts import content_key, tree_hashes
+
+    return content_key(tree_hashes(directory))
 
 
 def pack(path: Path) -> dict[str, bytes]:
@@ -94,12 +107,17 @@ def pack(path: Path) -> dict[str, bytes]:
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+def unpack(directory: Path, files: dict[str, bytes]) -> None:
+    """Write `pack`'s {relative path: bytes} under `directory` (made if missing)."""
+    for rel, data in files.items():
+        (directory / rel).parent.mkdir(parents=True, exist_ok=True)
+        (directory / rel).write_bytes(data)
+
+
 def _fill(directory: Path, source) -> None:
     """Write `source` into `directory`: {relative path: bytes} (Ray's object store) or (store URI, key)."""
     if isinstance(source, dict):
-        for rel, data in source.items():
-            (directory / rel).parent.mkdir(parents=True, exist_ok=True)
-            (directory / rel).write_bytes(data)
+        unpack(directory, source)
     else:
         uri, key = source
         open_store(uri).get(key, directory)
@@ -124,10 +142,34 @@ def place_artifact(name: str, source) -> str:
     return str(final)
 
 
+def place_tree(key: str, source) -> str:
+    """A plain directory (a base model) in this node's cache under its content key (`tree_key`), checked
+    against it. RuntimeError if the copy's key differs."""
+    from bench import artifacts
+
+    final = artifacts.cache_root() / "shipped" / f"tree-{key[:32]}"
+    with artifacts.build_lock(final):
+        if final.is_dir() and tree_key(final) == key:
+            return str(final)
+        staging = artifacts.staging_dir(final)
+        _fill(staging, source)
+        if tree_key(staging) != key:
+            raise RuntimeError(f"shipped directory {final.name} does not verify on this node: content key "
+                               f"{tree_key(staging)}, expected {key}")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    return str(final)
+
+
+def place(kind: str, name: str, source) -> str:
+    """The shipped input `name` of `kind` (SHIPPED_KINDS) in this node's cache, checked; its local path."""
+    return {"artifact": place_artifact, "file": place_file, "tree": place_tree}[kind](name, source)
+
+
 def place_file(sha256: str, source) -> str:
     """The one file of `source` in this node's cache under its sha256, checked against it. RuntimeError
     if the copy's sha256 differs."""
-    import os
     import tempfile
 
     from bench.artifacts import cache_root, file_sha256

@@ -231,6 +231,10 @@ class Cluster(Strict):
     ray_address: str | None = Field(None, min_length=1)  # None: RAY_ADDRESS, else a head started here
     node_wait_s: float = Field(60.0, ge=0)  # how long to wait for a node of each profile before refusing
     artifact_store: str | None = Field(None, pattern=r"^(file|s3|gs)://.+")  # None: Ray's object store
+    # where a profile's artifacts are built: "parent" (here, once, shared by every CPU profile), "nodes" (on a
+    # node of the profile, shipped back to the parent's cache), "auto": nodes for a CUDA profile (its fine-tune
+    # runs on the GPU; fp16 and TensorRT builds are valid only on that GPU kind), parent otherwise
+    build_on: Literal["auto", "parent", "nodes"] = "auto"
 
     @model_validator(mode="after")
     def _profiles_need_ray(self):

@@ -1,7 +1,8 @@
 """One suite, several hardware profiles, one command: `bench run SUITE --profile A --profile B --executor
 ray`. One run directory per profile (tagged with its name), written by this parent as cells arrive;
 every cell of profile P measured on a node of P of a Ray cluster (bench/executors/ray.py); artifacts
-built once here (the cache's lock: the first run builds, the others find it) and shipped to the nodes.
+built once here (the cache's lock: the first run builds, the others find it) and shipped to the nodes,
+except a CUDA profile's, built on a node of it and shipped back into this cache (`builds_on_nodes`).
 
 Everything that can refuse (Ray missing, a profile without a live node, a node's hardware that is not
 its profile) refuses before a directory is created or anything is built: exit 2.
@@ -18,6 +19,7 @@ from bench.artifact_store import open_store
 from bench.config import LOCAL_PROFILE
 from bench.errors import ConfigError
 from bench.executors import ray as ray_executor
+from bench.executors.local import LocalExecutor
 from bench.registry import load_suite
 from bench.runner import make_context, new_progress, run_contexts
 from bench.runsetup import Node, ProfileRequest, choose_run_profile, resume_run, start_run
@@ -47,16 +49,29 @@ def cluster_nodes(profiles: list[str], address: str | None, node_wait_s: float,
     return {p: _node(p, found[p], address, artifact_store) for p in profiles}
 
 
-def _check_all(suite_ref: str, overrides, profiles: list[str], nodes: dict[str, Node], allow_mismatch: bool,
-               console: Console) -> None:
-    """Every node against its profile (bench.profile_match) before any run directory is made."""
+def _check_all(suite_ref: str, overrides, profiles: list[str], nodes: dict[str, Node], allow_mismatch: bool):
+    """Every node against its profile (bench.profile_match) before any run directory is made; returns
+    the suite's `[cluster] build_on` and {profile: its device} (cpu or cuda)."""
     suite, _ = load_suite(suite_ref, overrides)
+    devices = {}
     for p in profiles:
         choice = choose_run_profile(ProfileRequest(p, allow_mismatch), suite, nodes[p].machine, Console(quiet=True),
                                     simulated=nodes[p].cluster["simulated"])
-        if choice.profile.device != "cpu":
-            raise ConfigError(f"--profile {p}", "--executor ray measures CPU profiles for now: a CUDA profile's "
-                              "device-specific builds (fp16, TensorRT) would have to be built on its node")
+        devices[p] = choice.profile.device
+    return suite.cluster.build_on, devices
+
+
+def builds_on_nodes(build_on: str, device: str) -> bool:
+    """Whether a profile's artifacts are built on its nodes (`[cluster] build_on`): "auto" builds a CUDA
+    profile's there (its fine-tune runs on the GPU; fp16 and TensorRT artifacts are valid only on that GPU
+    kind, and the cache keys them by it) and a CPU profile's here, once for all of them."""
+    return build_on == "nodes" or (build_on == "auto" and device != "cpu")
+
+
+def _executors(profile: str, on_nodes: bool, node_wait_s: float, store: str | None) -> tuple:
+    """(measuring executor, build executor) of a profile: its nodes, and its nodes or here."""
+    measure = ray_executor.RayExecutor(profile, node_wait_s, store)
+    return measure, (measure if on_nodes else LocalExecutor())
 
 
 def run_fanout(suite_ref: str, profiles: list[str], *, address: str | None = None, out_root: Path = Path("results"),
@@ -68,13 +83,13 @@ def run_fanout(suite_ref: str, profiles: list[str], *, address: str | None = Non
     if artifact_store:
         open_store(artifact_store)  # refused (exit 2) before anything is built: no fsspec, no backend
     nodes = cluster_nodes(profiles, address, node_wait_s, artifact_store)
-    _check_all(suite_ref, overrides, profiles, nodes, allow_mismatch, console)
+    build_on, devices = _check_all(suite_ref, overrides, profiles, nodes, allow_mismatch)
     progress = new_progress(console)
     contexts = []
     for p in profiles:
         setup = start_run(suite_ref, ProfileRequest(p, allow_mismatch), out_root, overrides, only, console, nodes[p])
-        contexts.append(make_context(setup, console, ray_executor.RayExecutor(p, node_wait_s, artifact_store), False, progress,
-                                     label=f"[{p}] "))
+        measure, build = _executors(p, builds_on_nodes(build_on, devices[p]), node_wait_s, artifact_store)
+        contexts.append(make_context(setup, console, measure, False, progress, label=f"[{p}] ", build_executor=build))
     ids = [c.run_dir.name for c in contexts]  # each run names its siblings: `bench report` shows them side by side
     for c in contexts:
         cluster = {**c.record.environment["cluster"], "fanout_run_ids": ids}
@@ -99,6 +114,7 @@ def resume_fanout(run_dir: Path, record, *, address: str | None = None, only=Non
         open_store(store)
     node = cluster_nodes([profile], address or cluster.get("address"), node_wait_s, store)[profile]
     setup = resume_run(run_dir, only, console, environment_now=node.environment)
-    ctx = make_context(setup, console, ray_executor.RayExecutor(profile, node_wait_s, store), True,
-                       label=f"[{profile}] ")
+    on_nodes = builds_on_nodes(setup.suite.cluster.build_on, setup.profile.device)
+    measure, build = _executors(profile, on_nodes, node_wait_s, store)
+    ctx = make_context(setup, console, measure, True, label=f"[{profile}] ", build_executor=build)
     return ctx.run_dir, run_contexts([ctx])[0]

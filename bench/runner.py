@@ -189,9 +189,10 @@ def new_progress(console: Console) -> Progress:
 
 
 def make_context(setup: RunSetup, console: Console, executor: Executor | None, resuming: bool,
-                 progress: Progress | None = None, label: str = "") -> RunContext:
+                 progress: Progress | None = None, label: str = "", build_executor: Executor | None = None) -> RunContext:
     """The run's context, after saying on the terminal what it measures and what it is priced as.
-    `progress`: a display shared by the runs of a fan-out (one bar per run); `label` prefixes its lines."""
+    `progress`: a display shared by the runs of a fan-out (one bar per run); `label` prefixes its lines;
+    `build_executor`: where artifacts are built (default: here, in a local worker)."""
     suite, profile = setup.suite, setup.profile
     threads = resolve_threads(suite.measure.threads)
     from bench.report.labels import header_line, pricing_label
@@ -209,7 +210,7 @@ def make_context(setup: RunSetup, console: Console, executor: Executor | None, r
                       "other; every cell records a warning", soft_wrap=True)
     return RunContext(suite, profile, setup.run_dir, setup.data, setup.base_model_dir, setup.base_model_hash,
                       threads, console, progress or new_progress(console), setup.record, executor or LocalExecutor(),
-                      label=label, variants=setup.variants)
+                      build_executor=build_executor or LocalExecutor(), label=label, variants=setup.variants)
 
 
 def _measure_in_threads(contexts: list[RunContext]) -> None:

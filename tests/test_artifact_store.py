@@ -27,10 +27,10 @@ def _artifact(root) -> tuple:
 def test_an_artifact_put_in_a_file_store_reaches_a_node_cache_verified(tmp_path, monkeypatch):
     final, name = _artifact(tmp_path)
     store = open_store(f"file://{tmp_path / 'shared'}")
-    store.put(final, store_key(name, True))
+    store.put(final, store_key(name, "artifact"))
     assert (tmp_path / "shared" / "artifacts" / name / COMPLETE).is_file()
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "node-cache"))
-    placed = place_artifact(name, (store.uri, store_key(name, True)))
+    placed = place_artifact(name, (store.uri, store_key(name, "artifact")))
     assert placed == str(tmp_path / "node-cache" / "artifacts" / name) and artifacts.verify(final) is None
     assert artifacts.tree_hashes(final) == artifacts.tree_hashes(tmp_path / "node-cache" / "artifacts" / name)
 
@@ -38,11 +38,11 @@ def test_an_artifact_put_in_a_file_store_reaches_a_node_cache_verified(tmp_path,
 def test_a_tampered_copy_in_the_store_is_refused_on_the_node(tmp_path, monkeypatch):
     final, name = _artifact(tmp_path)
     store = open_store(f"file://{tmp_path / 'shared'}")
-    store.put(final, store_key(name, True))
+    store.put(final, store_key(name, "artifact"))
     (tmp_path / "shared" / "artifacts" / name / "model.safetensors").write_bytes(b"other weights")
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "node-cache"))
     with pytest.raises(RuntimeError, match=r"model\.safetensors does not match its recorded sha256"):
-        place_artifact(name, (store.uri, store_key(name, True)))
+        place_artifact(name, (store.uri, store_key(name, "artifact")))
     assert not (tmp_path / "node-cache" / "artifacts" / name).exists()
 
 
@@ -51,23 +51,23 @@ def test_a_file_travels_under_its_sha256_and_a_wrong_one_is_refused(tmp_path, mo
     split.write_bytes(b"rows" * 50)
     sha = artifacts.file_sha256(split)
     store = open_store(f"file://{tmp_path / 'shared'}")
-    store.put(split, store_key(sha, False))
+    store.put(split, store_key(sha, "file"))
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "node-cache"))
-    placed = place_file(sha, (store.uri, store_key(sha, False)))
+    placed = place_file(sha, (store.uri, store_key(sha, "file")))
     assert placed.endswith(f"{sha}/test.parquet") and artifacts.file_sha256(split) == sha
     with pytest.raises(RuntimeError, match="does not verify on this node"):
-        place_file("0" * 64, (store.uri, store_key(sha, False)))
+        place_file("0" * 64, (store.uri, store_key(sha, "file")))
 
 
 def test_an_entry_without_its_marker_is_not_read_and_is_uploaded_again(tmp_path):
     final, name = _artifact(tmp_path)
     store = open_store(f"file://{tmp_path / 'shared'}")
-    store.put(final, store_key(name, True))
+    store.put(final, store_key(name, "artifact"))
     (tmp_path / "shared" / "artifacts" / name / COMPLETE).unlink()  # a parent that died mid-upload
     with pytest.raises(BenchError, match="missing or incomplete"):
-        store.get(store_key(name, True), tmp_path / "out")
-    store.put(final, store_key(name, True))
-    assert store.has(store_key(name, True))
+        store.get(store_key(name, "artifact"), tmp_path / "out")
+    store.put(final, store_key(name, "artifact"))
+    assert store.has(store_key(name, "artifact"))
 
 
 @pytest.mark.parametrize("uri, words", [

@@ -221,3 +221,22 @@ def test_bench_node_checks_the_machine_against_the_profile():
     argv = ray_start_command(load_profile(other), machine, address="10.0.0.1:6379", simulated=True)
     assert argv[1:4] == ["start", "--address", "10.0.0.1:6379"]
     assert '"bench-profile:' + other + '": 1' in argv[argv.index("--resources") + 1]
+
+
+def test_builds_on_nodes_are_made_there_and_published_in_the_parents_cache(cluster, suite_path, tmp_path, monkeypatch):
+    """`[cluster] build_on = "nodes"` (what "auto" does for a CUDA profile): the fine-tune runs on a node of
+    the profile, comes back into the parent's (empty) cache verified, and measures as a local build does."""
+    from bench import artifacts
+    from bench.fanout import builds_on_nodes
+
+    assert builds_on_nodes("auto", "cuda") and not builds_on_nodes("auto", "cpu") and builds_on_nodes("nodes", "cpu")
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "parent-cache"))
+    [(run_dir, code)] = run_fanout(str(suite_path), [PAIRED], out_root=tmp_path / "out", node_wait_s=5,
+                                   console=Console(file=io.StringIO()),
+                                   overrides=["cluster.build_on=nodes", "measure.batch_sizes=[1]"])
+    run = load_run(run_dir)
+    assert code == 0 and {c.status for c in run.cells} == {"ok"}, [(c.cell_id, c.reason) for c in run.cells]
+    built = Path(run.builds["full"]["artifact_dir"])
+    assert built.is_relative_to(tmp_path / "parent-cache") and artifacts.verify(built) is None
+    node = artifacts.read_manifest(built)["built_on"]["node"]
+    assert node["node_id"] in {n["node_id"] for n in run.environment["cluster"]["nodes"]}

@@ -29,6 +29,9 @@ from bench.record import write_atomic
 PROFILE_RESOURCE = "bench-profile:"  # + profile name; quantity 1 per node: one cell per node at a time
 SIMULATED_RESOURCE = "bench-simulated"  # a node that only plays its profile (tests, demos): check relaxed
 NODE_WAIT_S = 60.0  # how long a run waits for a node of each profile before refusing it
+# the job fields whose paths travel to the node, and how each is shipped (bench/artifact_store.py)
+SHIPPED_FIELDS = (("artifact_dir", "artifact"), ("test_path", "file"), ("parent_dir", "artifact"),
+                  ("base_model_dir", "tree"), ("train_path", "file"), ("val_path", "file"))
 
 
 def profile_resource(profile: str) -> str:
@@ -135,20 +138,23 @@ def _node_environment() -> dict:
 
 
 def _run_on_node(job, timeout_s: float, memory_limit_mib: float | None, shipped: tuple, *contents):
-    """The Ray task: place the job's inputs in this node's cache (`shipped`: (job field, name) pairs; their
-    `contents`: the files, resolved by Ray from its object store, or where they lie in a shared store),
-    checked by sha256, run the job in a spawn worker, and return (Outcome, the worker's log)."""
+    """The Ray task: place the job's inputs in this node's cache (`shipped`: (job field, kind, name) triples;
+    their `contents`: the files, resolved by Ray from its object store, or where they lie in a shared
+    store), checked by sha256, run the job in a spawn worker, and return (Outcome, the worker's log, and
+    for a build job that succeeded its output directory packed: {relative path: bytes}, else None)."""
     from bench import launcher
-    from bench.artifact_store import place_artifact, place_file
+    from bench.artifact_store import pack, place
 
-    place = {"artifact_dir": place_artifact, "test_path": place_file}
-    changes = {field: place[field](name, source) for (field, name), source in zip(shipped, contents, strict=True)}
-    job = dataclasses.replace(job, **changes) if changes else job
+    changes = {field: place(kind, name, source) for (field, kind, name), source in zip(shipped, contents, strict=True)}
     with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
+        if job.kind == "build":  # built here, into a directory of this node; the parent publishes it
+            changes["out_dir"] = str(Path(tmp) / "out")
+        job = dataclasses.replace(job, **changes) if changes else job
         log = Path(tmp) / "worker.log"
         outcome = launcher.run_job(job, log, timeout_s, None, memory_limit_mib=memory_limit_mib)
         text = log.read_text(errors="replace") if log.is_file() else ""
-    return outcome, text
+        built = pack(Path(job.out_dir)) if job.kind == "build" and outcome.status == "ok" else None
+    return outcome, text, built
 
 
 def node_label(node: dict) -> dict:
@@ -176,29 +182,32 @@ travel through instead of Ray's object store. Thread-safe (the scheduler calls i
         self._released = threading.Condition()
         self.slots = max(1, len(live_nodes(profile)))
 
-    def _ship(self, path_text: str, as_artifact: bool) -> tuple:
-        """(name, source), made once per path: the artifact's directory name or the file's sha256, and its
-        files in Ray's object store, or where the shared artifact store holds them."""
-        from bench.artifact_store import pack, store_key
+    def _ship(self, path_text: str, kind: str) -> tuple:
+        """(name, source), made once per path: the artifact's directory name, the file's sha256 or the
+        plain directory's content key, and its files in Ray's object store, or where the shared artifact
+        store holds them."""
+        from bench.artifact_store import pack, store_key, tree_key
         from bench.artifacts import file_sha256
 
         with self._ship_lock:
             if path_text not in self._shipped:
                 path = Path(path_text)
-                name = path.name if as_artifact else file_sha256(path)
+                name = {"artifact": lambda: path.name, "file": lambda: file_sha256(path), "tree": lambda: tree_key(path)}[kind]()
                 if self.store is None:
                     self._shipped[path_text] = (name, _ray().put(pack(path)))
                 else:
-                    key = store_key(name, as_artifact)
+                    key = store_key(name, kind)
                     self.store.put(path, key)
                     self._shipped[path_text] = (name, (self.store.uri, key))
             return self._shipped[path_text]
 
     def _shipment(self, job) -> tuple[tuple, list]:
-        """((job field, name) pairs, their object refs): the job's artifact and test split."""
-        fields = [f for f in ("artifact_dir", "test_path") if getattr(job, f, None)]
-        shipped = [self._ship(getattr(job, f), as_artifact=f == "artifact_dir") for f in fields]
-        return tuple((f, name) for f, (name, _) in zip(fields, shipped, strict=True)), [ref for _, ref in shipped]
+        """((job field, kind, name) triples, their sources): a cell's artifact and test split; a build's
+        parent artifact, base model and train and validation splits."""
+        fields = [(f, kind) for f, kind in SHIPPED_FIELDS if getattr(job, f, None)]
+        shipped = [self._ship(getattr(job, f), kind) for f, kind in fields]
+        return (tuple((f, kind, name) for (f, kind), (name, _) in zip(fields, shipped, strict=True)),
+                [source for _, source in shipped])
 
     def _acquire(self) -> dict | None:
         """A live node of the profile that runs no job of ours, marked busy; None once no node of the
@@ -244,7 +253,7 @@ travel through instead of Ray's object store. Thread-safe (the scheduler calls i
         t0 = time.monotonic()
         try:
             names, refs = self._shipment(job)
-            outcome, log_text = ray.get(task.remote(job, timeout_s, memory_limit_mib, names, *refs))
+            outcome, log_text, built = ray.get(task.remote(job, timeout_s, memory_limit_mib, names, *refs))
         except ray.exceptions.RayTaskError as e:  # bench's own code failed on the node (not the worker)
             return Outcome("failed", reason=f"on node {node['NodeID']}: {e.cause!r}", error_kind="exception",
                            error_tail=str(e)[-2000:], wall_s=time.monotonic() - t0)
@@ -253,4 +262,8 @@ travel through instead of Ray's object store. Thread-safe (the scheduler calls i
                            error_kind="node_lost", error_tail=str(e)[-2000:], wall_s=time.monotonic() - t0)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(log_path, log_text)
+        if built is not None:  # a build made on the node: its files into the parent's staging directory
+            from bench.artifact_store import unpack
+
+            unpack(Path(job.out_dir), built)
         return outcome
