@@ -103,7 +103,7 @@ def test_decision_card_takes_its_figures_from_the_plan():
     assert figures["monthly_usd"]["value"] == "$7,884.00" and "3 replicas x $3.6/h x 730 h" in figures["monthly_usd"]["note"]
     assert figures["usd_per_million"]["raw"] == pytest.approx(3 * 3.6 / (200 * 3600) * 1e6)
     assert figures["replicas"]["value"] == "3"  # one repetition: no range
-    assert figures["quality"]["value"] == "0.8000 (0.780-0.820)" and figures["quality"]["note"].startswith("+0.00 points vs full")
+    assert figures["quality"]["value"] == "0.8000" and figures["quality"]["note"].startswith("95% CI 0.780-0.820; +0.00 points vs full")
     assert card["measured_on"]["machine"] == "Test CPU, 2 usable cores" and "made up for a test" in card["measured_on"]["profile"]
 
 

@@ -122,8 +122,9 @@ def _quality_figure(run, variant: str) -> dict:
     v, ci = value(qualities.get(variant), metric.name), interval(qualities.get(variant), metric.name)
     delta = format_delta(metric, v, value(qualities.get(ref), metric.name)) + (" points" if metric.name == "accuracy" else "")
     floor, _ = quality_floor(run)
-    note = f"{delta} vs {ref or 'full'} ({metric.better} is better)" + (f"; floor {floor.threshold:.4f}" if floor else "")
-    return _figure("quality", f"{metric.label} (95% CI)", f"{v:.4f} ({format_interval(ci)})", v, note)
+    note = (f"95% CI {format_interval(ci)}; {delta} vs {ref or 'full'} ({metric.better} is better)"
+            + (f"; floor {floor.threshold:.4f}" if floor else ""))
+    return _figure("quality", metric.label, f"{v:.4f}", v, note)
 
 
 def _not_decided(run, rec: dict, variant: str, floor) -> str | None:

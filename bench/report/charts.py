@@ -81,7 +81,8 @@ def quality_vs_cost(points: list[dict], colours: dict[str, str], metric: Metric,
     chart.ax.set_xlabel("USD per 1M inferences (log scale, lower is better)" if priced else
                         "ms of machine time per inference, no price (log scale, lower is better)")
     variants = [v for v in colours if any(p["variant"] == v for p in points)]
-    chart.legend_below(_variant_handles(variants, colours) + handles, [*variants, *(h.get_label() for h in handles)])
+    chart.legend_below(_variant_handles(variants, colours) + handles, [*variants, *(h.get_label() for h in handles)],
+                       keys=len(handles))
     return chart.svg()
 
 
@@ -95,7 +96,8 @@ def quality_vs_p99(points: list[dict], colours: dict[str, str], metric: Metric, 
     chart.log_axis("x")
     chart.ax.set_xlabel("p99 latency per batch, ms (log scale, lower is better)")
     variants = [v for v in colours if any(p["variant"] == v for p in points)]
-    chart.legend_below(_variant_handles(variants, colours) + handles, [*variants, *(h.get_label() for h in handles)])
+    chart.legend_below(_variant_handles(variants, colours) + handles, [*variants, *(h.get_label() for h in handles)],
+                       keys=len(handles))
     return chart.svg()
 
 
@@ -121,7 +123,8 @@ def latency_vs_batch(rows: list[dict], seq_len: int, slo_ms: float, colours: dic
     chart.ax.set_ylabel("latency per batch, ms (log scale)")
     extra = [Line2D([], [], color="#555", label="p99 (solid)"), Line2D([], [], color="#555", linestyle=":", label="p50 (dotted)"),
              Line2D([], [], color=SLO_COLOUR, linestyle="--", label=f"SLO: p99 {slo_ms:g} ms")]
-    chart.legend_below(_variant_handles(variants, colours) + extra, [*variants, *(h.get_label() for h in extra)])
+    chart.legend_below(_variant_handles(variants, colours) + extra, [*variants, *(h.get_label() for h in extra)],
+                       keys=len(extra))
     return chart.svg()
 
 
@@ -157,7 +160,8 @@ def latency_vs_qps(server_rows: list[dict], slo_ms: float, colours: dict[str, st
     variants = [v for v in colours if any(r["variant"] == v and r["probes"] for r in server_rows)]
     extra = [_dot("#555", label="passed (99% bound within SLO)"), _dot("white", label="failed", markeredgecolor="#555"),
              Line2D([], [], color="#555", label="fixed-length traffic"), Line2D([], [], color="#555", linestyle="--", label="real traffic")]
-    chart.legend_below(_variant_handles(variants, colours) + extra, [*variants, *(h.get_label() for h in extra)])
+    chart.legend_below(_variant_handles(variants, colours) + extra, [*variants, *(h.get_label() for h in extra)],
+                       keys=len(extra))
     return chart.svg()
 
 
@@ -165,7 +169,7 @@ def capacity_repetitions(server_rows: list[dict], colours: dict[str, str]) -> st
     """Each served cell's repeated peak searches (points), the conservative capacity a plan uses (a bar)
     and the typical one (a hollow diamond), in requests/s per replica."""
     rows = [r for r in server_rows if r.get("capacity")]
-    chart = Chart("capacity", size=(7.0, 0.8 + 0.38 * len(rows)))
+    chart = Chart("capacity", size=(5.6, 0.8 + 0.34 * len(rows)))
     for y, r in enumerate(reversed(rows)):
         cap, colour = r["capacity"], colours[r["variant"]]
         for k, q in enumerate(cap["repetitions_qps"], 1):
@@ -190,7 +194,7 @@ def plan_bars(plans: list[dict], colours: dict[str, str], priced: bool) -> str:
     """USD per month per variant at the target QPS (replicas where there is no price), one bar per feasible
     plan row, fixed-length plan first and real traffic hatched, the cheapest at the top."""
     bars = [(p, r) for p in plans for r in p["rows"] if r.feasible]
-    chart = Chart("plan", size=(7.0, 0.8 + 0.36 * len(bars)))
+    chart = Chart("plan", size=(5.6, 0.8 + 0.34 * len(bars)))
     key = (lambda r: r.monthly_usd) if priced else (lambda r: r.replicas)
     for y, (plan, r) in enumerate(reversed(bars)):
         real = plan["traffic"] != "fixed"

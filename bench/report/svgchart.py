@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import html
 import io
+import math
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.colors import to_hex
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 matplotlib.rcParams["svg.hashsalt"] = "bench"  # stable element ids: the same record renders the same file
@@ -48,7 +50,7 @@ def run_variants(run) -> list[str]:
 class Chart:
     """A figure with one axes, the tooltips of its points and a legend below the axes."""
 
-    def __init__(self, name: str, size: tuple[float, float] = (7.0, 4.0)):
+    def __init__(self, name: str, size: tuple[float, float] = (5.6, 3.6)):
         self.name = name
         self.fig, self.ax = plt.subplots(figsize=size, dpi=100)
         self.tooltips: dict[str, str] = {}
@@ -80,8 +82,15 @@ class Chart:
         target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         target.set_minor_formatter(NullFormatter())
 
-    def legend_below(self, handles: list, labels: list[str], columns: int = 4) -> None:
-        """The legend under the axes and their labels, in `columns` columns: never over the data."""
+    def legend_below(self, handles: list, labels: list[str], columns: int = 3, keys: int = 0) -> None:
+        """The legend under the axes and their labels, never over the data: the first `len(handles) - keys`
+        entries (the variants) fill the first columns, the last `keys` entries (marks, lines) the last one."""
+        if keys and columns > 1:
+            variants, marks = list(zip(handles[:-keys], labels[:-keys], strict=True)), list(zip(handles[-keys:], labels[-keys:], strict=True))
+            rows = max(math.ceil(len(variants) / (columns - 1)), len(marks))
+            blank = (Line2D([], [], linestyle="none"), "")
+            entries = variants + [blank] * (rows * (columns - 1) - len(variants)) + marks + [blank] * (rows - len(marks))
+            handles, labels = [h for h, _ in entries], [label for _, label in entries]
         self.fig.canvas.draw()
         box = self.ax.get_tightbbox(self.fig.canvas.get_renderer()).transformed(self.fig.transFigure.inverted())
         legend = self.fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(box.x0, box.y0 - 0.01),
