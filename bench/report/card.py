@@ -69,15 +69,19 @@ def _server_card(run, row, plan: dict, plans: list[dict]) -> dict:
     _, _, probe = capacity_at(served_cell(run, row.variant, plan["traffic"]).server, plan["p99_ms"])
     price = f"${row.price_usd_per_hour:g}/h" if row.priced else NO_PRICE
     rng = f"{row.replicas}" if typical == row.replicas else f"{row.replicas} (typical {typical})"
-    spread = (f"typical capacity {cap['typical_qps']:.1f} ({cap['typical_rule']}) needs {typical}" if cap else "")
+    if cap and cap["repetitions"] > 1:
+        spread = (f" ({cap['conservative_rule']}); typical capacity {cap['typical_qps']:.1f} ({cap['typical_rule']}) "
+                  f"needs {typical}")
+    else:
+        spread = "; one peak search, no spread measured"
+    monthly = (f"{_replicas(row.replicas)} x {price} x {HOURS_PER_MONTH:g} h, at {plan['qps']:g} requests/s" if row.priced
+               else f"{_replicas(row.replicas)} at {plan['qps']:g} requests/s; give --price-usd-per-hour for dollars")
     figures = [
-        _figure("monthly_usd", "USD per month", _usd(row.monthly_usd), row.monthly_usd,
-                f"{_replicas(row.replicas)} x {price} x {HOURS_PER_MONTH:g} h, at {plan['qps']:g} requests/s"),
+        _figure("monthly_usd", "USD per month", _usd(row.monthly_usd), row.monthly_usd, monthly),
         _figure("usd_per_million", "USD per 1M requests", _usd(row.usd_per_million, ".4f"), row.usd_per_million,
                 "replicas x price per hour / (requests/s x 3600) x 1e6"),
         _figure("replicas", "replicas", rng, row.replicas,
-                f"planned at {row.capacity_qps:.1f} requests/s per replica"
-                + (f" ({cap['conservative_rule']}); {spread}" if cap else "")),
+                f"planned at {row.capacity_qps:.1f} requests/s per replica{spread}"),
         _figure("p99_ms", "p99 per request", f"{probe['p99_ms']:.1f} ms", probe["p99_ms"],
                 f"at {row.capacity_qps:.1f} requests/s, 99%-confidence bound {probe['p99_upper_ms']:.1f} ms; "
                 f"SLO {plan['p99_ms']:g} ms"),
@@ -153,7 +157,8 @@ def card_markdown(card: dict) -> list[str]:
     head = {"recommended": f"**Recommended: {card['variant']}** ({card['setting']})",
             "not decided": f"**Not decided** (the cheapest candidate: {card['variant']}, {card['setting']})",
             "none": "**No recommendation**"}[card["status"]]
-    target = f" for {card['target_qps']:g} requests/s" if card["target_qps"] else ""
+    target = "" if not card["target_qps"] else (f" (target {card['target_qps']:g} requests/s)" if card["status"] == "none"
+                                                else f" for {card['target_qps']:g} requests/s")
     lines = ["## Decision", "", head + target + ".", ""]
     if card["why"]:
         lines += [f"> {card['why']}", ""]

@@ -30,7 +30,13 @@ def offline_tooltip(p: dict, metric: Metric) -> str:
     front = "\non the Pareto frontier" if p.get("on_frontier") else ""
     return (f"{p['variant']} ({p['runtime']}), batch {p['batch_size']}, seq {p['seq_len']}\n"
             f"{metric.label} {p[metric.name]:.4f}\np99 {p['p99_ms']:.2f} ms, p50 {p['p50_ms']:.2f} ms per batch\n"
-            f"{p['throughput_per_s']:,.0f} samples/s{money}{front}")
+            f"{p['throughput_per_s']:,.0f} samples/s{money}{front}\n"
+            f"{p['samples']} timed batches from {p['processes']} process(es)" + _cv_text(p))
+
+
+def _cv_text(p: dict) -> str:
+    cv = p.get("between_process_cv")
+    return "" if cv is None else f", between-process CV {cv:.1%}"
 
 
 def _quality_scatter(chart: Chart, points: list[dict], x_key: str, colours: dict[str, str], metric: Metric,

@@ -52,7 +52,8 @@ from bench.stats import HIGH_CV
 TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
                  ("quality", None), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                  ("throughput_per_s", "samples/s"), ("speedup_vs_ref", "x full"), ("usd_per_million", "USD/1M"), ("peak_rss_mib", "peak RSS MiB"),
-                 ("size_on_disk_mib", "size MiB"), ("processes", "processes"), ("between_process_cv", "between-process CV"),
+                 ("size_on_disk_mib", "size MiB"), ("samples", "samples"), ("processes", "processes"),
+                 ("between_process_cv", "between-process CV"),
                  ("status", "status")]
 # CUDA runs add these where measured: the same calls timed by CUDA events, the end-to-end latency with
 # copies, the three GPU memory figures (named as they are measured) and NVML energy
