@@ -11,7 +11,6 @@ from rich.table import Table
 from bench.record import load_run
 from bench.report.render import build_view, cell, fmt
 
-
 TERMINAL_LEAVES_OUT = ("samples", "processes")  # report.md/html have them; the terminal keeps the between-process CV
 
 
