@@ -64,9 +64,11 @@ def decision_card(run, rec: dict, plans: list[dict]) -> dict:
 def _server_card(run, row, plan: dict, plans: list[dict]) -> dict:
     """The cheapest feasible plan row: its dollars at the target, replicas for the conservative and the
     typical capacity, the p99 measured at the planned load, its quality, and the real-traffic plan beside it."""
-    cap = capacity_of(served_cell(run, row.variant, plan["traffic"]))
+    cell = served_cell(run, row.variant, plan["traffic"])
+    cap = capacity_of(cell) if cell else None
     typical = replicas_for(plan["qps"], cap["typical_qps"]) if cap else row.replicas
-    _, _, probe = capacity_at(served_cell(run, row.variant, plan["traffic"]).server, plan["p99_ms"])
+    found = capacity_at(cell.server, plan["p99_ms"]) if cell else None
+    probe = found[2] if found else {"p99_ms": row.p99_upper_ms_at_capacity, "p99_upper_ms": row.p99_upper_ms_at_capacity}
     price = f"${row.price_usd_per_hour:g}/h" if row.priced else NO_PRICE
     rng = f"{row.replicas}" if typical == row.replicas else f"{row.replicas} (typical {typical})"
     if cap and cap["repetitions"] > 1:
@@ -86,15 +88,20 @@ def _server_card(run, row, plan: dict, plans: list[dict]) -> dict:
                 f"at {row.capacity_qps:.1f} requests/s, 99%-confidence bound {probe['p99_upper_ms']:.1f} ms; "
                 f"SLO {plan['p99_ms']:g} ms"),
         _quality_figure(run, row.variant)]
-    real = next((r for p in plans if p["traffic"] != "fixed" for r in p["rows"]
-                 if r.feasible and r.variant == row.variant), None)
-    if real:
-        figures.append(_figure("real_traffic", "under real traffic", f"{_replicas(real.replicas)}, {_usd(real.monthly_usd)}",
-                               real.replicas, f"{real.capacity_qps:.1f} requests/s per replica with texts at their "
-                               "own length (the plan above is fixed-length)"))
+    figures += _real_traffic_figure(plans, row.variant)
     setting = (f"max batch {row.max_batch_size}, queue delay {row.max_queue_delay_ms:g} ms; "
                f"{plan['label']} traffic")
     return {"status": "recommended", "variant": row.variant, "setting": setting, "figures": figures, "why": None}
+
+
+def _real_traffic_figure(plans: list[dict], variant: str) -> list[dict]:
+    """The variant's plan under real traffic (texts at their own length), where it was measured and feasible."""
+    real = next((r for p in plans if p["traffic"] != "fixed" for r in p["rows"] if r.feasible and r.variant == variant), None)
+    if real is None:
+        return []
+    return [_figure("real_traffic", "under real traffic", f"{_replicas(real.replicas)}, {_usd(real.monthly_usd)}",
+                    real.replicas, f"{real.capacity_qps:.1f} requests/s per replica with texts at their own length "
+                    "(the figures above are fixed-length)")]
 
 
 def _offline_card(run, rec: dict, plan: dict | None) -> dict:
