@@ -164,8 +164,10 @@ def latency_vs_qps(server_rows: list[dict], slo_ms: float, colours: dict[str, st
     chart.ax.set_xlabel("offered load, requests/s (Poisson, log scale)")
     chart.ax.set_ylabel("p99 per request, ms (queueing included)")
     variants = [v for v in colours if any(r["variant"] == v and r["probes"] for r in server_rows)]
-    extra = [_dot("#555", label="passed (99% bound within SLO)"), _dot("white", label="failed", markeredgecolor="#555"),
-             Line2D([], [], color="#555", label="fixed-length traffic"), Line2D([], [], color="#555", linestyle="--", label="real traffic")]
+    extra = [_dot("#555", label="passed (99% bound within SLO)"), _dot("white", label="failed", markeredgecolor="#555")]
+    if any(r.get("traffic", "fixed-length") != "fixed-length" for r in server_rows):
+        extra += [Line2D([], [], color="#555", label="fixed-length traffic"),
+                  Line2D([], [], color="#555", linestyle="--", label="real traffic")]
     chart.legend_below(_variant_handles(variants, colours) + extra, [*variants, *(h.get_label() for h in extra)],
                        keys=len(extra))
     return chart.svg()
