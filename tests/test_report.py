@@ -152,7 +152,7 @@ def test_measurement_notes_flag_a_high_between_process_spread(tmp_path):
     save_run(tmp_path, crowded_run())
     md = write_report(tmp_path)["md"].read_text()
     notes = md[md.index("## Measurement notes"):md.index("## All cells")]
-    assert "30 offline cells, each pooled from 3 worker process(es), 180-180 samples per cell; 3 flagged" in notes
+    assert "30 offline cells, each pooled from 3 worker process(es), 180 samples per cell; 3 flagged" in notes
     assert "| pruned | 8 | 64 | 3 | 180 | the 3 processes' medians differ by CV 15%" in notes
     assert "- int8/server (fixed-length traffic): 436.8 (lowest of 3 repetitions), typical 540.0" in notes
     assert "| 15.0% HIGH | ok |" in md and "| 2.0% | ok |" in md  # the between-process CV of each offline figure

@@ -42,7 +42,8 @@ def notes_summary(notes: dict) -> str:
     """One sentence on the offline figures: cells, processes each, samples, and how many are flagged."""
     procs = " or ".join(str(p) for p in notes["processes"]) or "0"
     lo, hi = notes["samples"]
-    text = (f"{notes['cells']} offline cells, each pooled from {procs} worker process(es), {lo}-{hi} samples per cell; "
+    samples = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    text = (f"{notes['cells']} offline cells, each pooled from {procs} worker process(es), {samples} samples per cell; "
             f"{len(notes['flagged'])} flagged for a coefficient of variation above {notes['high_cv']:.0%}.")
     if notes["single"]:
         text += (f" {notes['single']} cell(s) ran in one process: their between-process spread is not measured "
