@@ -92,6 +92,17 @@ def capacity_at(server: dict, p99_ms: float) -> tuple[float, dict, dict] | None:
     return best
 
 
+def replicas_for(qps: float, capacity_qps: float, headroom: float = 0.0) -> int:
+    """Replicas that serve `qps` requests/s when each serves at most `capacity_qps` with `headroom` (a share,
+    0 <= h < 1) kept spare: ceil(qps / (capacity * (1 - headroom)))."""
+    return math.ceil(qps / (capacity_qps * (1.0 - headroom)) - 1e-9)
+
+
+def monthly_usd(replicas: int, price_usd_per_hour: float, hours_per_month: float = 730.0) -> float:
+    """USD per month of `replicas` running all month: replicas x price per hour x hours per month."""
+    return replicas * price_usd_per_hour * hours_per_month
+
+
 def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: float = 0.0,
               hours_per_month: float = 730.0, sources: list[str] | None = None) -> list[PlanRow]:
     """Every (profile, variant) with a server-scenario result; feasible plans first, cheapest first.
@@ -129,9 +140,9 @@ def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: flo
                 rows.append(PlanRow(**base, why_not=_why_no_capacity(cell.server, p99_ms)))
                 continue
             capacity, setting, probe = cap
-            replicas = math.ceil(qps / (capacity * (1.0 - headroom)) - 1e-9)
+            replicas = replicas_for(qps, capacity, headroom)
             price = prof["price_usd_per_hour"]
-            monthly = replicas * price * hours_per_month if price is not None else None
+            monthly = monthly_usd(replicas, price, hours_per_month) if price is not None else None
             # the replicas' hourly price over the traffic served (monthly $ / requests per month, the hours cancel)
             per_million = usd_per_million(replicas * price, qps) if price is not None else None
             rows.append(PlanRow(**{**base, "capacity_qps": capacity, "max_batch_size": setting["max_batch_size"],

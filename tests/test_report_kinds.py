@@ -57,7 +57,7 @@ def test_every_output_names_the_metric(tmp_path, kind, label, columns):
     assert "the accuracy floor" not in md and f"the {label} floor" in md
     assert f"| variant | steps | {label} (95% CI) | vs full |" in md
     assert f"Over {label} (" in md and f"| # | profile | variant | {label} |" in md
-    assert f"<th>{label}</th><th>95% CI</th>" in html and html.count("<svg") == 4
+    assert f"<th>{label}</th><th>95% CI</th>" in html and html.count("<svg") == 6  # + capacity repetitions and the plan's bars
     header = paths["csv"].read_text().splitlines()[0]
     assert f"seq_len,status,reason,{columns},{columns.split(',')[0]}_ci_low" in header
 

@@ -79,6 +79,13 @@ def format_interval(ci, spec: str = ".3f", sep: str = "-") -> str:
     return f"{ci[0]:{spec}}{sep}{ci[1]:{spec}}" if ci else "undefined"
 
 
+def format_delta(metric: Metric, v: float, ref: float) -> str:
+    """Accuracy: the difference in points ("+0.25"); other metrics: relative to the reference ("+1.2%")."""
+    if metric.name == "accuracy":
+        return f"{(v - ref) * 100:+.2f}"
+    return "-" if math.isnan(v) or math.isnan(ref) or not ref else f"{v / ref - 1:+.1%}"
+
+
 @dataclass(frozen=True)
 class Floor:
     """The quality floor on `metric`: `threshold` is the value a candidate must reach (at least it where

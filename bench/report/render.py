@@ -11,6 +11,8 @@ import pandas as pd
 from bench.cost import usd_for_duration
 from bench.record import RunRecord, load_run, write_atomic
 from bench.report import charts
+from bench.report.capacity import plans_by_traffic
+from bench.report.card import card_markdown, decision_card
 from bench.report.labels import (
     NO_PRICE,
     has_price,
@@ -22,7 +24,17 @@ from bench.report.labels import (
     pricing_label,
     profile_check,
 )
-from bench.report.quality import LABELS, Metric, format_interval, interval, primary_metric, value
+from bench.report.notes import notes_summary, offline_notes, server_notes
+from bench.report.quality import (
+    LABELS,
+    Metric,
+    format_delta,
+    format_interval,
+    interval,
+    primary_metric,
+    quality_floor,
+    value,
+)
 from bench.report.rows import (
     cell_rows,
     frontier_rows,
@@ -33,12 +45,16 @@ from bench.report.rows import (
     reference_variant,
     server_rows,
 )
+from bench.report.svgchart import run_variants, variant_colours
+from bench.stats import HIGH_CV
 
 # "quality" stands for the primary metric and the kind's other metrics (bench.report.quality.Metric.shown)
 TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
                  ("quality", None), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                  ("throughput_per_s", "samples/s"), ("speedup_vs_ref", "x full"), ("usd_per_million", "USD/1M"), ("peak_rss_mib", "peak RSS MiB"),
-                 ("size_on_disk_mib", "size MiB"), ("status", "status")]
+                 ("size_on_disk_mib", "size MiB"), ("samples", "samples"), ("processes", "processes"),
+                 ("between_process_cv", "between-process CV"),
+                 ("status", "status")]
 # CUDA runs add these where measured: the same calls timed by CUDA events, the end-to-end latency with
 # copies, the three GPU memory figures (named as they are measured) and NVML energy
 GPU_COLUMNS = [("p50_device_ms", "p50 CUDA-event ms"), ("p50_end_to_end_ms", "p50 end-to-end ms"),
@@ -69,6 +85,8 @@ def fmt(key: str, value) -> str:
         return f"{value:.5f}"
     if key.endswith("_ms"):
         return f"{value:.2f}"
+    if key == "between_process_cv":  # flagged where it passes stats.HIGH_CV (notes.spread_flag)
+        return f"{value:.1%}" + (" HIGH" if value > HIGH_CV else "")
     if key == "speedup_vs_ref":
         return f"{value:.2f}x"
     if key == "energy_per_inference_j":
@@ -93,13 +111,10 @@ def build_view(run: RunRecord) -> dict:
     rec = recommend(run, rows)
     failed = not_measured(run)
     servers = server_rows(run)
-    target = run.suite["slo"].get("target_qps")
-    plan = None
-    if servers and target:
-        from bench.plan import make_plan
-
-        plan = {"qps": target, "p99_ms": run.suite["slo"]["p99_ms"], "rows": make_plan([run], target, run.suite["slo"]["p99_ms"])}
-    return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plan": plan,
+    plans = plans_by_traffic(run)
+    return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plans": plans,
+            "card": decision_card(run, rec, plans), "colours": variant_colours(run_variants(run)),
+            "notes": offline_notes(rows), "server_notes": server_notes(servers), "floor": quality_floor(run)[0],
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
             "rec": rec, "warnings": cell_warnings(run), "rec_text": recommendation_text(rec, run), "failed": failed,
             "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
@@ -174,13 +189,6 @@ def quality_headers(metric: Metric) -> list[str]:
     return [LABELS[names[0]], delta] + [LABELS[m] for m in names[1:]]
 
 
-def format_delta(metric: Metric, v: float, ref: float) -> str:
-    """Accuracy: the difference in points ("+0.25"); other metrics: relative to the reference ("+1.2%")."""
-    if metric.name == "accuracy":
-        return f"{(v - ref) * 100:+.2f}"
-    return "-" if math.isnan(v) or math.isnan(ref) or not ref else f"{v / ref - 1:+.1%}"
-
-
 def quality_figure(v: float, ci, sep: str = "-") -> str:
     """"0.8000 (0.780-0.820)": a value and its 95% interval ("-" where the metric is undefined)."""
     return "-" if math.isnan(v) else f"{v:.4f} ({format_interval(ci, sep=sep)})"
@@ -192,30 +200,22 @@ def markdown(view: dict) -> str:
              view["header"], ""]
     if view["warning"]:
         lines += [f"> **Warning: {view['warning']}**", ""]
-    lines += ["## Recommendation", "", view["rec_text"], "",
-             f"## Pareto frontier at sequence length {view['seq']}", "",
-             f"Over {view['metric'].label} ({view['metric'].better}), " + ("USD per 1M" if view["priced"] else "1/throughput (no price)")
-             + " (lower) and p99 latency per batch (lower).", ""]
+    lines += card_markdown(view["card"])
+    lines += ["", "## Recommendation", "", view["rec_text"], "",
+              f"## Pareto frontier at sequence length {view['seq']}", "",
+              f"Over {view['metric'].label} ({view['metric'].better}), " + ("USD per 1M" if view["priced"] else "1/throughput (no price)")
+              + " (lower) and p99 latency per batch (lower).", ""]
     lines += _md_table(view["frontier"], view["columns"])
     lines += ["", "## Quality per variant (test split, in the variant's own runtime)", ""]
     lines += _md_quality(view)
-    if view["servers"]:
-        lines += ["", "## Under load: server scenario", "", (view["rec_load_text"] or ""), "",
-                  f"| variant | {view['metric'].label} | max QPS within SLO | batching | p50 ms | p99 ms | p99 bound ms | mean batch | USD/1M at that load |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for r in view["servers"]:
-            if r["max_qps"]:
-                lines.append(f"| {r['variant']} | {fmt(view['metric'].name, r['quality'])} | {r['max_qps']:.1f} | max {r['max_batch_size']}, "
-                             f"{r['max_queue_delay_ms']:g} ms | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p99_upper_ms']:.1f} | "
-                             f"{r['mean_batch_size']:.2f} | {money(r, 'usd_per_million', '.4f')} |")
-            else:
-                lines.append(f"| {r['variant']} | {fmt(view['metric'].name, r['quality'])} | - | {r['reason']} | | | | | |")
-    if view["plan"]:
+    lines += _md_server(view)
+    for plan in view["plans"]:
         from bench.plan import plan_markdown
 
-        plan = view["plan"]
-        lines += [""] + ["#" + x if x.startswith("# ") else x for x in
-                         plan_markdown(plan["rows"], plan["qps"], plan["p99_ms"], 0.0, 730.0).splitlines()]
+        md = plan_markdown(plan["rows"], plan["qps"], plan["p99_ms"], 0.0, 730.0).replace(
+            "# Capacity plan:", f"# Capacity plan ({plan['label']} traffic):", 1)
+        lines += [""] + ["#" + x if x.startswith("# ") else x for x in md.splitlines()]
+    lines += _md_notes(view)
     lines += ["", "## All cells", "", *_md_table(view["rows"], view["columns"])]
     if view["trainings"]:
         lines += ["", "## Training", "", "| step | used by | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
@@ -229,6 +229,40 @@ def markdown(view: dict) -> str:
                                                  f"{g['reason']}" for g in view["failed"]]
     lines += _md_environment(run)
     return "\n".join(lines) + "\n"
+
+
+def _md_server(view: dict) -> list[str]:
+    """The server scenario's table: per served cell its traffic, capacity with its repetitions, latency."""
+    if not view["servers"]:
+        return []
+    lines = ["", "## Under load: server scenario", "", (view["rec_load_text"] or ""), "",
+             f"| variant | traffic | {view['metric'].label} | capacity QPS (conservative) | typical | repetitions | batching | "
+             "p50 ms | p99 ms | p99 bound ms | mean batch | USD/1M at that load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in view["servers"]:
+        quality = fmt(view["metric"].name, r["quality"])
+        if not r["max_qps"]:
+            lines.append(f"| {r['variant']} | {r['traffic']} | {quality} | - | | | {r['reason']} | | | | | |")
+            continue
+        cap = r["capacity"]
+        reps = ", ".join(f"{q:.1f}" for q in cap["repetitions_qps"])
+        lines.append(f"| {r['variant']} | {r['traffic']} | {quality} | {cap['conservative_qps']:.1f} | {cap['typical_qps']:.1f} | "
+                     f"{cap['repetitions']}: {reps} | max {r['max_batch_size']}, {r['max_queue_delay_ms']:g} ms | {r['p50_ms']:.1f} | "
+                     f"{r['p99_ms']:.1f} | {r['p99_upper_ms']:.1f} | {r['mean_batch_size']:.2f} | {money(r, 'usd_per_million', '.4f')} |")
+    return lines
+
+
+def _md_notes(view: dict) -> list[str]:
+    """Measurement notes: what stands behind the offline and the server figures, high variation flagged."""
+    notes = view["notes"]
+    lines = ["", "## Measurement notes", "", notes_summary(notes)]
+    if notes["flagged"]:
+        lines += ["", "| variant | batch | seq | processes | samples | why flagged |", "|---|---|---|---|---|---|"]
+        lines += [f"| {f['variant']} | {f['batch_size']} | {f['seq_len']} | {f['processes']} | {f['samples']} | {f['why']} |"
+                  for f in notes["flagged"]]
+    if view["server_notes"]:
+        lines += ["", "Server capacity per cell (requests/s per replica):", ""]
+        lines += [f"- {n['cell_id']} ({n['traffic']} traffic): {n['spread']}" for n in view["server_notes"]]
+    return lines
 
 
 def _md_quality(view: dict) -> list[str]:
@@ -266,18 +300,29 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates
                           autoescape=True, undefined=jinja2.StrictUndefined)
 
 
-def html(view: dict) -> str:
-    run, metric = view["run"], view["metric"]
-    chart_cost = charts.accuracy_vs_cost(view["points"], f"{run.suite_name}: {metric.label} vs cost at seq {view['seq']}",
-                                         priced=view["priced"], metric=metric) if view["points"] else ""
+def chart_svgs(view: dict) -> dict[str, str]:
+    """The report's charts (bench.report.charts) as inline SVG, "" where a chart has nothing to show."""
+    run, metric, colours = view["run"], view["metric"], view["colours"]
     slo_ms = run.suite["slo"]["p99_ms"]
-    chart_lat = charts.latency_vs_batch(view["rows"], view["seq"], slo_ms) if view["points"] else ""
-    chart_p99 = charts.accuracy_vs_p99(view["points"], slo_ms, f"{run.suite_name}: {metric.label} vs p99 at seq {view['seq']}",
-                                       metric=metric) if view["points"] else ""
-    chart_knee = charts.latency_vs_qps(view["servers"], slo_ms) if any(r["probes"] for r in view["servers"]) else ""
-    return _ENV.get_template("report.html.j2").render(**view, chart_cost=chart_cost, chart_lat=chart_lat,
-                                                       chart_p99=chart_p99, chart_knee=chart_knee,
+    choice = view["rec"]["choice"]
+    out = dict.fromkeys(("cost", "p99", "batch", "knee", "capacity", "plan"), "")
+    if view["points"]:
+        out["cost"] = charts.quality_vs_cost(view["points"], colours, metric, view["floor"], view["priced"], choice)
+        out["p99"] = charts.quality_vs_p99(view["points"], colours, metric, view["floor"], slo_ms, choice)
+        out["batch"] = charts.latency_vs_batch(view["rows"], view["seq"], slo_ms, colours)
+    if any(r["probes"] for r in view["servers"]):
+        out["knee"] = charts.latency_vs_qps(view["servers"], slo_ms, colours)
+    if any(r["capacity"] for r in view["servers"]):
+        out["capacity"] = charts.capacity_repetitions(view["servers"], colours)
+    if any(r.feasible for p in view["plans"] for r in p["rows"]):
+        out["plan"] = charts.plan_bars(view["plans"], colours, view["priced"])
+    return out
+
+
+def html(view: dict) -> str:
+    return _ENV.get_template("report.html.j2").render(**view, charts=chart_svgs(view),
                                                        rec_html=view["rec_text"].replace("**", ""),
+                                                       notes_text=notes_summary(view["notes"]),
                                                        rec_load_html=(view["rec_load_text"] or "").replace("**", ""))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from bench.record import RunRecord
+from bench.report.capacity import capacity_of, traffic_label
 from bench.report.labels import has_price, measured_and_priced, replica_name
 from bench.report.pareto import pareto_front
 from bench.report.quality import (
@@ -55,6 +56,8 @@ def cell_rows(run: RunRecord) -> list[dict]:
             s = summarize_ms(c.latency["samples_ms"])
             row.update({f"{k}_ms": s[k] for k in ("p50", "p90", "p95", "p99", "mean", "std")},
                        cv=s["cv"], samples=s["count"], stopped_by=c.latency.get("stopped_by"),
+                       processes=len(c.latency.get("process_sample_counts") or [1]),
+                       between_process_cv=(c.latency.get("summary") or {}).get("between_process_cv"),
                        throughput_per_s=c.throughput_samples_per_s,
                        usd_per_million=(c.cost or {}).get("usd_per_million") if priced else None,
                        peak_rss_mib=(c.memory or {}).get("peak_rss_mib"))
@@ -213,8 +216,9 @@ def server_rows(run: RunRecord) -> list[dict]:
         if c.scenario != "server":
             continue
         q = quality.get(c.variant) or {}
-        row = {"variant": c.variant, "runtime": c.runtime, "status": c.status, "reason": c.reason,
-               "quality": value(q, metric.name), "max_qps": None, "probes": [], "priced": priced}
+        row = {"variant": c.variant, "cell_id": c.cell_id, "runtime": c.runtime, "status": c.status, "reason": c.reason,
+               "quality": value(q, metric.name), "max_qps": None, "probes": [], "priced": priced,
+               "traffic": traffic_label(c), "capacity": capacity_of(c)}
         if c.status == "ok":
             best = c.server["best"]
             row["probes"] = [{**p, "max_batch_size": s["max_batch_size"], "max_queue_delay_ms": s["max_queue_delay_ms"]}

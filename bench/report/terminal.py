@@ -11,6 +11,8 @@ from rich.table import Table
 from bench.record import load_run
 from bench.report.render import build_view, cell, fmt
 
+TERMINAL_LEAVES_OUT = ("samples", "processes")  # report.md/html have them; the terminal keeps the between-process CV
+
 
 def print_header(view: dict, console: Console) -> None:
     """The machine measured and the profile priced; a mismatch in bold red above everything else."""
@@ -23,14 +25,15 @@ def print_summary(run_dir: Path, console: Console) -> None:
     view = build_view(load_run(run_dir))
     print_header(view, console)
     table = Table(title=f"{view['run'].suite_name} on {view['run'].profile['name']} (* = Pareto frontier at seq {view['seq']})")
-    for _, header in view["columns"]:
+    columns = [c for c in view["columns"] if c[0] not in TERMINAL_LEAVES_OUT]
+    for _, header in columns:
         table.add_column(header, justify="left" if header in ("variant", "runtime", "status") else "right")
     front = {(p["variant"], p["batch_size"]) for p in view["frontier"]}
     for r in view["rows"]:
         if r["status"] == "unsupported":  # said once per variant under the table
             continue
         mark = r["seq_len"] == view["seq"] and (r["variant"], r["batch_size"]) in front
-        cells = [cell(r, k) for k, _ in view["columns"]]
+        cells = [cell(r, k) for k, _ in columns]
         cells[0] = ("* " if mark else "  ") + cells[0]
         table.add_row(*cells, style="bold" if mark else ("red" if r["status"] == "failed" else None))
     console.print(table)
