@@ -314,10 +314,10 @@ TASK_INFO = "task.json"  # beside the splits: what a worker must know of the tas
 
 
 def write_task_info(data: TaskData, task: Task, directory: Path) -> None:
-    """data/task.json: kind, label names, the primary metric and the kind's facts (positive label, target
-    range, clipping), read by every worker that trains or predicts (`read_task_info`)."""
+    """data/task.json: kind, label names, the primary metric, the pair column and the kind's facts (positive
+    label, target range, clipping), read by every worker that trains or predicts (`read_task_info`)."""
     info = {"kind": data.kind, "label_names": list(data.label_names), "metric": task.primary_metric,
-            "clip_predictions": task.clip_predictions, **data.extra}
+            "text_pair_column": task.text_pair_column, "clip_predictions": task.clip_predictions, **data.extra}
     Path(directory).mkdir(parents=True, exist_ok=True)
     (Path(directory) / TASK_INFO).write_text(json.dumps(info, indent=1, ensure_ascii=False))
 
