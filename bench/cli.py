@@ -11,7 +11,7 @@ import typer
 
 from bench.errors import EXIT_OK, BenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Cost-performance profiler for fine-tuned transformer models: fine-tune, build variants, "
                        "measure accuracy, latency, throughput, memory and dollars, and report the Pareto frontier.")
 
@@ -155,11 +155,15 @@ def node(profile: Annotated[str, typer.Option(help="The profile this machine sta
 def report(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `bench run` (one, or the profiles of a fan-out: one of them finds the others).")]):
     """Re-render report.md, report.html and cells.csv from the run's stored records alone; for the runs
     of a fan-out (or several given), their profiles side by side, cheapest first."""
+    from bench.record import load_run
     from bench.report.render import write_report
     from bench.report.terminal import print_summary
 
     console = _console()
     for run_dir in run_dirs:
+        if not (run := load_run(run_dir)).cells:
+            raise BenchError(f"{run_dir}: no cell was measured (the run is {run.status}): nothing to report; "
+                             f"finish it with `bench run --resume {run_dir}`")
         paths = write_report(run_dir)
         print_summary(run_dir, console)
         console.print(f"\nreport: [bold]{paths['html']}[/]", soft_wrap=True)
