@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import artifacts
-from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile
+from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile, override_source
 from bench.data import TaskData, load_task_data, write_split, write_task_info
 from bench.env import collect_environment, environment_differences
 from bench.errors import BenchError, ConfigError
@@ -163,7 +163,8 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
     base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
     check_lengths(suite, suite_path, base_model_dir)  # refused here, not mid-run
     check_lora_targets(suite, variants, base_model_dir, str(suite_path))
-    check_distilled_layers(suite, variants, base_model_dir, str(suite_path))
+    check_distilled_layers(suite, variants, base_model_dir,
+                           override_source(str(suite_path), overrides or [], ("steps", "distilled", "layers")))
     with console.status("loading and splitting the dataset"):
         data = load_task_data(suite.task, suite_path.parent)
     with console.status("hashing the base model"):

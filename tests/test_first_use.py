@@ -30,7 +30,11 @@ def test_more_student_layers_than_the_teacher_has_are_refused_up_front(tiny_mode
                            "--set", f"model.base={tiny_model_dir}", "--only", "distilled+int8"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 2 and "steps.distilled.layers = 3" in done.stderr and "has 2" in done.stderr
+    assert "smoke.toml: steps.distilled.layers" in " ".join(done.stderr.split())  # the value is the file's
     assert not (tmp_path / "out").exists()
+    by_set = subprocess.run([*done.args, "--set", "steps.distilled.layers=4"], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert by_set.returncode == 2 and "--set steps.distilled.layers=4 (over " in " ".join(by_set.stderr.split())
 
 
 def test_a_bad_set_value_names_the_set_argument():
