@@ -11,6 +11,8 @@ import typer
 
 from bench.errors import EXIT_OK, BenchError
 
+# No markup in help texts: rich mode reads "[gate]" and "bench[ray]" as style tags and drops them, markdown
+# mode drops "<suite>"; plain help keeps every word.
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Cost-performance profiler for fine-tuned transformer models: fine-tune, build variants, "
                        "measure accuracy, latency, throughput, memory and dollars, and report the Pareto frontier.")
