@@ -11,7 +11,9 @@ import typer
 
 from bench.errors import EXIT_OK, BenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+# No markup in help texts: rich mode reads "[gate]" and "bench[ray]" as style tags and drops them, markdown
+# mode drops "<suite>"; plain help keeps every word.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Cost-performance profiler for fine-tuned transformer models: fine-tune, build variants, "
                        "measure accuracy, latency, throughput, memory and dollars, and report the Pareto frontier.")
 
@@ -155,11 +157,15 @@ def node(profile: Annotated[str, typer.Option(help="The profile this machine sta
 def report(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `bench run` (one, or the profiles of a fan-out: one of them finds the others).")]):
     """Re-render report.md, report.html and cells.csv from the run's stored records alone; for the runs
     of a fan-out (or several given), their profiles side by side, cheapest first."""
+    from bench.record import load_run
     from bench.report.render import write_report
     from bench.report.terminal import print_summary
 
     console = _console()
     for run_dir in run_dirs:
+        if not (run := load_run(run_dir)).cells:
+            raise BenchError(f"{run_dir}: no cell was measured (the run is {run.status}): nothing to report; "
+                             f"finish it with `bench run --resume {run_dir}`")
         paths = write_report(run_dir)
         print_summary(run_dir, console)
         console.print(f"\nreport: [bold]{paths['html']}[/]", soft_wrap=True)
@@ -252,7 +258,8 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
             new: Annotated[Path, typer.Argument(help="The new measurement: a run directory or a baseline file.")],
             max_slowdown: Annotated[str | None, typer.Option(help="Minimum effect on latency, throughput and cost, e.g. 5%. Default: the suite's [gate], else 5%.")] = None,
             max_memory_growth: Annotated[str | None, typer.Option(help="Allowed growth of peak memory, e.g. 10%. Default: the suite's [gate], else 10%.")] = None,
-            accuracy_tolerance: Annotated[float | None, typer.Option(help="Allowed accuracy drop, in points. Default: the suite's [gate], else 0.5.")] = None,
+            accuracy_tolerance: Annotated[float | None, typer.Option(help="Allowed drop of accuracy (and of any 0-1 primary metric: PR-AUC, F1, Spearman...), in points. Default: the suite's [gate], else 0.5.")] = None,
+            error_tolerance: Annotated[str | None, typer.Option(help="Smallest relative change of RMSE or MAE that counts, e.g. 2%. Default: the suite's [gate], else 2%.")] = None,
             alpha: Annotated[float | None, typer.Option(help="Significance level. Default: the suite's [gate], else 0.01.")] = None,
             correction: Annotated[str | None, typer.Option(help="holm: alpha holds for the whole comparison (Holm-Bonferroni over all tests); none: alpha per test. Default: the suite's [gate], else holm.")] = None,
             allow_different_env: Annotated[bool, typer.Option(help="Compare runs from different hardware or library versions.")] = False,
@@ -268,7 +275,8 @@ def compare(baseline: Annotated[Path, typer.Argument(help="Baseline: a run direc
     gate = cmp.gate_for(new_snap, source=str(new), overrides={
         "max_slowdown": _fraction(max_slowdown, "--max-slowdown") if max_slowdown else None,
         "max_memory_growth": _fraction(max_memory_growth, "--max-memory-growth") if max_memory_growth else None,
-        "accuracy_tolerance_points": accuracy_tolerance, "alpha": alpha, "correction": correction})
+        "accuracy_tolerance_points": accuracy_tolerance, "alpha": alpha, "correction": correction,
+        "error_tolerance": _fraction(error_tolerance, "--error-tolerance") if error_tolerance else None})
     result = cmp.compare(base_snap, new_snap, gate, allow_different_env)
     console = _console()
     _print_comparison(console, result)

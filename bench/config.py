@@ -422,6 +422,18 @@ def apply_overrides(raw: dict, overrides: list[str], path: str) -> dict:
     return raw
 
 
+def override_source(path: str, overrides: list[str], loc: tuple) -> str:
+    """Where a bad value at `loc` came from: "--set KEY=VALUE (over PATH)" where a --set wrote that key (or a
+    key inside it, or the table holding it), else the suite file."""
+    where = [str(p) for p in loc if not isinstance(p, int)]
+    for item in reversed(overrides):  # the last --set of a key wins
+        parts = item.partition("=")[0].split(".")
+        n = min(len(parts), len(where))
+        if n and parts[:n] == where[:n]:
+            return f"--set {item} (over {path})"
+    return path
+
+
 def read_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[Suite, Path]:
     """A suite file read, overridden (`--set`) and validated as a Suite, and its path.
 
@@ -433,5 +445,6 @@ def read_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[S
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(str(path), describe_validation_error(str(path), Suite, e).split(": ", 1)[1]) from None
+        source = override_source(str(path), overrides or [], e.errors()[0]["loc"])
+        raise ConfigError(source, describe_validation_error(str(path), Suite, e).split(": ", 1)[1]) from None
     return suite, path

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.config import Task
-from bench.errors import DataError
+from bench.errors import DataError, rows_have
 from bench.table import Table, read_any
 from bench.targets import LabelColumn, check_labels
 
@@ -167,7 +167,7 @@ def _texts(table: Table, column: str) -> list[str]:
     texts = [table.text(i, column) for i in range(len(table))]
     empty = [i for i, t in enumerate(texts) if not t]
     if empty:
-        raise DataError(f"{table.source}: {len(empty)} rows have an empty or missing text in column '{column}' "
+        raise DataError(f"{table.source}: {rows_have(len(empty))} an empty or missing text in column '{column}' "
                         f"({table.where_list(empty)}); remove them or fill them in")
     return texts
 
@@ -257,7 +257,7 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float], 
         n_test = max(1, round(len(idx) * fractions[2]))
         n_val = round(len(idx) * fractions[1])
         if len(idx) - n_test - n_val < 1:
-            raise DataError(f"{source}: class '{name}' has only {len(idx)} rows; a stratified split needs at least "
+            raise DataError(f"{source}: class '{name}' has only {rows_have(len(idx), '')}; a stratified split needs at least "
                             f"{n_test + n_val + 1} (one in train, one in test); add rows or merge the class")
         parts[2].extend(idx[:n_test])
         parts[1].extend(idx[n_test:n_test + n_val])
@@ -314,10 +314,10 @@ TASK_INFO = "task.json"  # beside the splits: what a worker must know of the tas
 
 
 def write_task_info(data: TaskData, task: Task, directory: Path) -> None:
-    """data/task.json: kind, label names, the primary metric and the kind's facts (positive label, target
-    range, clipping), read by every worker that trains or predicts (`read_task_info`)."""
+    """data/task.json: kind, label names, the primary metric, the pair column and the kind's facts (positive
+    label, target range, clipping), read by every worker that trains or predicts (`read_task_info`)."""
     info = {"kind": data.kind, "label_names": list(data.label_names), "metric": task.primary_metric,
-            "clip_predictions": task.clip_predictions, **data.extra}
+            "text_pair_column": task.text_pair_column, "clip_predictions": task.clip_predictions, **data.extra}
     Path(directory).mkdir(parents=True, exist_ok=True)
     (Path(directory) / TASK_INFO).write_text(json.dumps(info, indent=1, ensure_ascii=False))
 

@@ -31,3 +31,9 @@ class ResultsError(BenchError):
 
 class Unsupported(Exception):
     """Raised by a step or runtime that cannot run here; the cell becomes `unsupported` with this reason."""
+
+
+def rows_have(n: int, verb: str = "have") -> str:
+    """"1 row has" / "3 rows have" (verb "have"), "1 row" / "3 rows" (verb "")."""
+    words = ("row has", "rows have") if verb == "have" else ("row", "rows")
+    return f"{n} {words[0] if n == 1 else words[1]}"

@@ -18,7 +18,7 @@ def build(job: BuildJob, progress) -> dict:
     from bench.timing import wall_clock_s
 
     step = STEPS[job.step]
-    reason = step.why_unsupported(job.device)
+    reason = step.why_unsupported(job.device) or task_unsupported_reason(job)
     if reason:
         raise Unsupported(reason)
     ctx = BuildContext(
@@ -31,6 +31,25 @@ def build(job: BuildJob, progress) -> dict:
     t0 = wall_clock_s()
     info = step.build(ctx)
     return {**info, "build_wall_s": wall_clock_s() - t0, **host_memory()}
+
+
+def task_unsupported_reason(job: BuildJob) -> str | None:
+    """Why the step cannot serve this run's task (data/task.json beside the splits), or None.
+
+    Every step serves every kind (classification, binary, regression: one output, MSE; checked per kind in
+    tests/test_variants.py). A pair task needs a tokenizer that marks where the second text starts; the
+    step that starts from the base model (no input formats: full, lora) checks it, its descendants inherit
+    the tokenizer and its refusal."""
+    from bench.data import read_task_info
+    from bench.registry import STEPS
+    from bench.steps.base import unmarked_pair_reason
+
+    pair_column = read_task_info(Path(job.train_path)).get("text_pair_column")
+    if pair_column is None or STEPS[job.step].input_formats:
+        return None
+    from bench.models import load_tokenizer
+
+    return unmarked_pair_reason(load_tokenizer(Path(job.base_model_dir), job.trust_remote_code), pair_column)
 
 
 def call(job: CallJob, progress):

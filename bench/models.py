@@ -80,6 +80,14 @@ def check_lengths(suite, suite_path: Path, model_dir: Path) -> None:
                           f"({limit[1]}); use {limit[0]} or less")
 
 
+def layer_count(path: Path) -> int | None:
+    """The number of transformer layers of the model at `path`, from config.json (num_hidden_layers, or the
+    family's own name for it: GPT-2's n_layer, DistilBERT's n_layers); None where it says none."""
+    config = json.loads((Path(path) / "config.json").read_text())
+    found = next((config[k] for k in ("num_hidden_layers", "n_layer", "n_layers", "num_layers") if k in config), None)
+    return found if isinstance(found, int) else None
+
+
 def load_classifier(path: Path, num_labels: int | None = None, label_names=None, *, dtype=None,
                     attn_implementation: str | None = None, trust_remote_code: bool = False):
     import torch

@@ -171,10 +171,25 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def file_mode() -> int:
+    """The mode a plain new file gets here (0o666 less the umask, 0o644 typically): mkstemp's files are 0600.
+    The umask is read from /proc/self/status (Linux); elsewhere set and put back at once."""
+    try:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("Umask:"))
+        umask = int(line.split()[1], 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and a rename (never half-written),
+    with the mode an ordinary new file gets (file_mode)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bench.config import ConfigError, Suite, Variant, describe_validation_error, read_suite
+from bench.config import ConfigError, Suite, Variant, describe_validation_error, override_source, read_suite
 from bench.specs import DEFAULT_RUNTIME_FOR_FORMAT, ROOT_STEP, RUNTIMES, STEPS  # others read them from here
 
 
@@ -136,5 +136,8 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[S
     Raises ConfigError (file not found, bad TOML, a bad key or value, an unknown step or runtime).
     """
     suite, path = read_suite(name_or_path, overrides)
+    load_all()
+    for step_name, params in suite.steps.items():  # a bad step parameter may come from a --set
+        _check_step_params(step_name, params, override_source(str(path), overrides or [], ("steps", step_name)))
     check_variants(suite, str(path))
     return suite, path

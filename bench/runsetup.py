@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import artifacts
-from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile
+from bench.config import REPO_ROOT, Profile, Suite, Variant, load_profile, override_source
 from bench.data import TaskData, load_task_data, write_split, write_task_info
 from bench.env import collect_environment, environment_differences
 from bench.errors import BenchError, ConfigError
@@ -65,7 +66,9 @@ def select_variants(suite: Suite, only: list[str] | None, where: str) -> list[Va
     known = {v.name for v in suite.variants}
     unknown = [o for o in only if o not in known]
     if unknown:
-        raise ConfigError(where, f"--only names variants not in the suite: {', '.join(unknown)}; "
+        hints = [f"'{o}' (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(o, known, n=1)) else f"'{o}'"
+                 for o in unknown]
+        raise ConfigError(where, f"--only names variants not in the suite: {', '.join(hints)}; "
                           f"the suite has: {', '.join(sorted(known))}")
     return [v for v in suite.variants if v.name in only]
 
@@ -112,6 +115,20 @@ def check_lora_targets(suite, variants, base_model_dir: Path, suite_path: str) -
         check_suite_targets(suite.steps.get("lora", {}).get("target_modules"), base_model_dir, suite_path)
 
 
+def check_distilled_layers(suite, variants, base_model_dir: Path, suite_path: str) -> None:
+    """steps.distilled.layers at most the base model's layers (the teacher's: pruning keeps every layer), or
+    ConfigError (exit 2) naming the key, the value and the model's layer count, before anything is written."""
+    from bench.models import layer_count
+    from bench.registry import resolve_variant
+
+    chains = [resolve_variant(suite, v) for v in variants]
+    wanted = next((r.params["distilled"]["layers"] for r in chains if "distilled" in r.steps), None)
+    teacher = layer_count(base_model_dir) if wanted is not None else None
+    if teacher is not None and wanted > teacher:
+        raise ConfigError(suite_path, f"steps.distilled.layers = {wanted}: the student cannot have more layers than "
+                          f"its teacher, and the base model {base_model_dir} has {teacher}; use {teacher} or fewer")
+
+
 @dataclass(frozen=True)
 class Node:
     """The machine a run measures on when that is not this one: a cluster node's environment as
@@ -146,6 +163,8 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
     base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
     check_lengths(suite, suite_path, base_model_dir)  # refused here, not mid-run
     check_lora_targets(suite, variants, base_model_dir, str(suite_path))
+    check_distilled_layers(suite, variants, base_model_dir,
+                           override_source(str(suite_path), overrides or [], ("steps", "distilled", "layers")))
     with console.status("loading and splitting the dataset"):
         data = load_task_data(suite.task, suite_path.parent)
     with console.status("hashing the base model"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from bench.config import Task
-from bench.errors import DataError
+from bench.errors import DataError, rows_have
 from bench.table import Table
 
 # A numeric label column looks continuous (a score, not classes) when it has a non-integer value and more
@@ -53,7 +53,7 @@ def _written(table: Table, task: Task) -> list[str]:
     labels = [table.text(i, col) for i in range(len(table))]
     missing = [i for i, v in enumerate(labels) if not v]
     if missing:
-        raise DataError(f"{table.source}: {len(missing)} rows have no label in column '{col}' "
+        raise DataError(f"{table.source}: {rows_have(len(missing))} no label in column '{col}' "
                         f"({table.where_list(missing)}); fill them in or remove the rows")
     unused = sorted(set(task.label_map) - set(labels))
     if unused:
@@ -72,7 +72,7 @@ def _case_conflicts(labels: list[str], table: Table, column: str) -> None:
     first = {}
     for i, v in enumerate(labels):
         first.setdefault(v, table.where(i))
-    shown = "; ".join(", ".join(f"'{v}' ({n} rows, first at {first[v]})" for v, n in c.most_common()) for c in clashes)
+    shown = "; ".join(", ".join(f"'{v}' ({rows_have(n, '')}, first at {first[v]})" for v, n in c.most_common()) for c in clashes)
     a, b = next(iter(clashes[0].most_common()))[0], clashes[0].most_common()[-1][0]
     raise DataError(f"{table.source}: column '{column}' has labels that differ only in case: {shown}. Say which "
                     f"are one class with task.label_map, e.g. label_map = {{ \"{b}\" = \"{a}\" }}, or fix the file")
@@ -95,7 +95,7 @@ def _targets(labels: list[str], table: Table, column: str) -> LabelColumn:
     if bad:
         shown = ", ".join(f"{table.where(i)}: {labels[i]!r}" for i in bad[:5])
         raise DataError(f"{table.source}: task.kind = \"regression\" needs a number in column '{column}'; "
-                        f"{len(bad)} rows have none ({shown}{', ...' if len(bad) > 5 else ''})")
+                        f"{rows_have(len(bad))} none ({shown}{', ...' if len(bad) > 5 else ''})")
     values = tuple(float(v) for v in labels)
     if len(set(values)) < 2:
         raise DataError(f"{table.source}: column '{column}' has one value ({values[0]:g}); a regression needs at least 2")

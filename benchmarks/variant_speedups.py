@@ -1,6 +1,7 @@
 """The variant zoo's speed targets, measured with confidence intervals: each variant's throughput at one
-(batch size, sequence length) against the PyTorch fp32 full model, with its accuracy, the
-accuracy-throughput Pareto frontier, and each target's verdict.
+(batch size, sequence length) against the PyTorch fp32 full model, with its quality on the run's primary
+metric (accuracy, RMSE, PR-AUC...: bench.report.quality, in the metric's direction), the
+quality-throughput Pareto frontier, and each target's verdict.
 
 Re-measures the offline cells of a finished run (by default the newest `results/default` run, so the
 built artifacts are reused) in K fresh processes per variant, in rounds: round r measures every
@@ -34,6 +35,7 @@ from bench.cost import throughput_samples_per_s
 from bench.env import cpu_info
 from bench.record import load_run, write_atomic
 from bench.report.pareto import pareto_front
+from bench.report.quality import Metric, interval, primary_metric, value
 from bench.report.rows import quality_by_variant, reference_variant
 
 TARGETS = {"int8": 1.8, "distilled": 1.8, "bf16": 3.0}
@@ -77,6 +79,41 @@ def target_verdict(variant: str, low: float, high: float, flags: dict) -> tuple[
     return target, "undecided (the interval straddles the target)"
 
 
+def speedup_rows(run, throughput: dict[str, list[float]], reference: str, flags: dict) -> tuple[Metric, list[dict]]:
+    """The run's primary metric and per variant: throughput per round and its median, the speedup over
+    `reference` with its 95% interval, the primary metric's value and interval (None where the variant has
+    no accuracy cell), the target's verdict and whether it is on the quality-throughput Pareto frontier
+    (quality in the metric's direction, throughput higher)."""
+    metric, quality = primary_metric(run), quality_by_variant(run)
+    rows = []
+    for v, tputs in throughput.items():
+        ratio, low, high = ratio_interval([t / f for t, f in zip(tputs, throughput[reference], strict=True)])
+        target, verdict = target_verdict(v, low, high, flags)
+        q = value(quality.get(v), metric.name)
+        rows.append({"variant": v, "throughput_per_s_median": sorted(tputs)[len(tputs) // 2],
+                     "throughput_per_s_per_round": tputs, "speedup": ratio, "speedup_ci95": [low, high],
+                     "metric": metric.name, "quality": None if math.isnan(q) else q,
+                     "quality_ci95": interval(quality.get(v), metric.name), "target": target, "verdict": verdict})
+    points = [(math.nan if r["quality"] is None else r["quality"], r["throughput_per_s_median"]) for r in rows]
+    front = set(pareto_front(points, (metric.direction, "max")))
+    for i, r in enumerate(rows):
+        r["on_frontier"] = i in front
+    return metric, rows
+
+
+def print_rows(metric: Metric, rows: list[dict], reference: str) -> None:
+    print(f"{'variant':16} {'samples/s':>10} {'x ' + reference:>8} {'95% CI':>15} {metric.label:>9} {'frontier':>9}  target")
+    for r in sorted(rows, key=lambda r: -r["speedup"]):
+        low, high = r["speedup_ci95"]
+        ci = "-" if math.isnan(low) else f"{low:.2f}-{high:.2f}x"
+        q = "-" if r["quality"] is None else f"{r['quality']:.4f}"
+        goal = "" if r["target"] is None else f">= {r['target']:g}x: {r['verdict']}"
+        print(f"{r['variant']:16} {r['throughput_per_s_median']:10.1f} {r['speedup']:7.2f}x {ci:>15} {q:>9} "
+              f"{'yes' if r['on_frontier'] else '':>9}  {goal}")
+    print(f"frontier: no other variant has both {metric.better} {metric.label} and higher throughput (at one price "
+          "per hour, higher throughput is lower USD per 1M)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", type=Path, default=None, help="a finished run (default: newest results/default)")
@@ -113,38 +150,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as logs:
         remeasure(run, run_dir, cells, args.rounds, Path(logs), keep)
 
-    quality = quality_by_variant(run)
     flags = cpu_info()["cpu_flags"]
-    rows = []
-    for v, tputs in throughput.items():
-        ratios = [t / f for t, f in zip(tputs, throughput[reference], strict=True)]
-        ratio, low, high = ratio_interval(ratios)
-        target, verdict = target_verdict(v, low, high, flags)
-        rows.append({"variant": v, "throughput_per_s_median": sorted(tputs)[len(tputs) // 2],
-                     "throughput_per_s_per_round": tputs, "speedup": ratio, "speedup_ci95": [low, high],
-                     "accuracy": (quality.get(v) or {}).get("accuracy"),
-                     "accuracy_ci95": (quality.get(v) or {}).get("accuracy_ci95"),
-                     "target": target, "verdict": verdict})
-    points = [(r["accuracy"] if r["accuracy"] is not None else math.nan, r["throughput_per_s_median"]) for r in rows]
-    front = set(pareto_front(points, ("max", "max")))
-    for i, r in enumerate(rows):
-        r["on_frontier"] = i in front
-
+    metric, rows = speedup_rows(run, throughput, reference, flags)
     print(f"\nthroughput against {reference} (PyTorch fp32), batch {args.batch_size}, sequence length {args.seq_len}, "
           f"{args.rounds} rounds; CPU: {run.environment.get('cpu_model')}")
-    print(f"{'variant':16} {'samples/s':>10} {'x ' + reference:>8} {'95% CI':>15} {'accuracy':>9} {'frontier':>9}  target")
-    for r in sorted(rows, key=lambda r: -r["speedup"]):
-        low, high = r["speedup_ci95"]
-        ci = "-" if math.isnan(low) else f"{low:.2f}-{high:.2f}x"
-        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
-        goal = "" if r["target"] is None else f">= {r['target']:g}x: {r['verdict']}"
-        print(f"{r['variant']:16} {r['throughput_per_s_median']:10.1f} {r['speedup']:7.2f}x {ci:>15} {acc:>9} "
-              f"{'yes' if r['on_frontier'] else '':>9}  {goal}")
-    print("frontier: no other variant has both higher accuracy and higher throughput (at one price per hour, "
-          "higher throughput is lower USD per 1M)")
+    print_rows(metric, rows, reference)
     save = args.save or Path("results") / f"speedups-{run.run_id}.json"
     write_atomic(save, json.dumps({"run_dir": str(run_dir), "reference": reference, "batch_size": args.batch_size,
                                    "seq_len": args.seq_len, "rounds": args.rounds, "cpu_flags": flags,
+                                   "metric": metric.name, "metric_better": metric.better,
                                    "rows": rows}, indent=1))
     print(f"saved: {save}")
 

@@ -85,3 +85,60 @@ def test_a_planted_regression_fails_the_whole_comparison():
     assert not problems and [c.verdict for c in changes] == ["regressed"] and changes[0].p_adjusted is not None
     assert cmp.exit_code(changes, problems) == 1
     assert cmp.format_change(changes[0]).endswith("%") and cmp.format_value("rmse", 0.5) == "0.5000"
+
+
+def _snapshot_file(path, cells: dict, run_id: str):
+    """A baseline file as `bench baseline` writes it, holding `cells`."""
+    import gzip
+    import json
+
+    from bench.compare.baseline import BASELINE_KIND, BASELINE_SCHEMA
+
+    snap = {"kind": BASELINE_KIND, "schema_version": BASELINE_SCHEMA, "suite_name": "regression", "gate": {},
+            "profile": "local", "run_id": run_id, "source": str(path), "measured_on": "test", "pricing_label": None,
+            "test_sha256": "x", "environment": {}, "cells": cells}
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump(snap, f)
+    return path
+
+
+@pytest.mark.parametrize(("tolerance", "verdict", "code"), [("5%", "regressed", 1), ("20%", "same", 0)])
+def test_error_tolerance_on_the_command_line(tmp_path, tolerance, verdict, code):
+    """`bench compare --error-tolerance`: RMSE 10% worse is a regression above a 5% tolerance, not above 20%;
+    compare.md's thresholds line names the RMSE tolerance used."""
+    from bench.cli import app
+
+    y = rng.normal(size=1500)
+    base = y + rng.normal(scale=0.5, size=1500)
+    entry = lambda pred: {"full/accuracy": {"scenario": "accuracy", "status": "ok", **_regression_entry(y, pred)}}  # noqa: E731
+    a = _snapshot_file(tmp_path / "a.json.gz", entry(base), "A")
+    b = _snapshot_file(tmp_path / "b.json.gz", entry(y + (base - y) * 1.1), "B")
+    out = tmp_path / "out"
+    got = app(["compare", str(a), str(b), "--error-tolerance", tolerance, "--out", str(out)], standalone_mode=False)
+    md = (out / "compare.md").read_text()
+    assert got == code and f"| {'❌ regressed' if verdict == 'regressed' else 'same'} |" in md
+    assert f"or {tolerance} (RMSE, relative)." in md and "points (accuracy)" not in md
+
+
+def test_error_tolerance_is_checked_like_the_other_thresholds(tmp_path):
+    from bench.cli import app
+    from bench.errors import BenchError
+
+    y = rng.normal(size=200)
+    entry = {"full/accuracy": {"scenario": "accuracy", "status": "ok", **_regression_entry(y, y + 0.1)}}
+    a = _snapshot_file(tmp_path / "a.json.gz", entry, "A")
+    for bad, words in (("2", "--error-tolerance '2': ambiguous; write 2% for a percentage"),
+                       ("two", "--error-tolerance 'two': expected a percentage like 5%")):
+        with pytest.raises(BenchError, match=words):
+            app(["compare", str(a), str(a), "--error-tolerance", bad, "--out", str(tmp_path / "o")], standalone_mode=False)
+
+
+def test_thresholds_line_names_the_primary_metric_threshold():
+    from bench.report.compare_md import thresholds_line
+
+    y = (rng.random(400) < 0.1).astype(int)
+    binary = {"cells": {"full/accuracy": {"scenario": "accuracy", **_binary_entry(y, rng.random(400))}}, "run_id": "B"}
+    line = thresholds_line({"run_id": "A"}, binary, Gate(accuracy_tolerance_points=1.5))
+    assert line.endswith("or 1.5 points (PR-AUC).")
+    old = {"cells": {"full/accuracy": {"accuracy": 0.9, "correct_bits": ""}}, "run_id": "B"}  # before task kinds
+    assert thresholds_line({"run_id": "A"}, old, Gate()).endswith("or 0.5 points (accuracy).")

@@ -124,7 +124,7 @@ def run_cli(*args, cwd):
 @pytest.mark.parametrize("args, words", [
     (["run", "no-such-suite"], "no suite named 'no-such-suite'"),
     (["run", "smoke", "--profile", "no-such-profile"], "no profile named 'no-such-profile'"),
-    (["run", "smoke", "--only", "nope"], "--only names variants not in the suite: nope"),
+    (["run", "smoke", "--only", "nope"], "--only names variants not in the suite: 'nope'"),
     (["run", "smoke", "--profile", "aws-g5-xlarge"], "this machine has no NVIDIA GPU, profile aws-g5-xlarge stands for"),
     # no shipped CPU profile of today's machines is an Intel Sapphire Rapids: refused, naming both sides
     (["run", "smoke", "--profile", "aws-c7i-large"], "is not what profile aws-c7i-large (AWS EC2 c7i.large) stands for"),

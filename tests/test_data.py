@@ -65,8 +65,8 @@ def test_jsonl_and_parquet(tmp_path):
     ("text,label\n", "no rows"),
     ("body,label\nhello,a\n", "no column 'text'"),
     (rows(30) + ",a\n", "empty or missing text"),
-    (rows(30) + "hello there,\n", "have no label"),
-    (rows(30) + "one more,d\n", "class 'd' has only 1 rows"),
+    (rows(30) + "hello there,\n", "1 row has no label"),
+    (rows(30) + "one more,d\n", "class 'd' has only 1 row;"),
     ("text,label\n" + "".join(f"m {i},a\n" for i in range(10)), "1 distinct label"),
 ])
 def test_bad_data_is_rejected_with_the_reason(tmp_path, text, words):

@@ -101,3 +101,58 @@ def test_compare_of_a_run_with_itself_uses_the_kinds_test(kind_runs, kind, tmp_p
     quality = [c for c in changes if c["cell_id"].endswith("/accuracy")]
     test = "Wilcoxon signed-rank" if kind == "regression" else "paired bootstrap of pr_auc"
     assert quality and all(c["verdict"] == "same" and c["test"].startswith(test) for c in quality)
+
+
+PAIR_SUITE = """name = "pairs"
+default_profile = "auto"
+
+[task]
+dataset = "{data}"
+text_column = "query"
+text_pair_column = "title"   # query-product relevance: both texts go to the model as one pair
+
+[model]
+base = "{model}"
+
+[[variants]]
+name = "full"
+[[variants]]
+name = "int8"
+
+[slo]
+accuracy_floor = 0.9
+"""
+
+
+def test_a_pair_task_runs_end_to_end(tmp_path, tiny_model_dir):
+    """A query,title,label CSV through `bench run` (full and int8): accuracy and macro-F1 with intervals
+    over pairs, the report naming the pair task, cells.csv, exit 0."""
+    from tests.test_variants import pair_rows
+
+    data = tmp_path / "pairs.csv"
+    with open(data, "w", newline="") as f:
+        csv.writer(f).writerows([("query", "title", "label"), *pair_rows(200)])
+    suite = tmp_path / "pairs.toml"
+    suite.write_text(PAIR_SUITE.format(data=data.as_posix(), model=Path(tiny_model_dir).as_posix()))
+    env = {**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "bench", "run", str(suite), "--out", str(tmp_path / "out"), *FAST]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
+    run_dir = next((tmp_path / "out" / "pairs").iterdir())
+    test = [json.loads(line) for line in (run_dir / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert test and all(set(r) == {"text", "pair", "label"} for r in test)
+    quality = _quality(run_dir)
+    assert set(quality) == {"full", "int8"}
+    for q in quality.values():
+        assert (q["kind"], q["metric"], q["n_examples"]) == ("classification", "accuracy", len(test))
+        for metric in ("accuracy", "macro_f1"):
+            lo, hi = q[f"{metric}_ci95"]
+            assert lo <= q[metric] <= hi
+    md = (run_dir / "report.md").read_text()
+    assert "- task: classification of text pairs (query, title), judged on accuracy" in md
+    assert "| variant | steps | accuracy (95% CI) | vs full, points | macro-F1 (95% CI) |" in md
+    assert "the accuracy floor" in md
+    assert ",accuracy," in (run_dir / "cells.csv").read_text().splitlines()[0]
+    build = json.loads((run_dir / "run.json").read_text())["builds"]["int8"]
+    onnx = next(m for m in build["manifests"] if m["step"] == "onnx")  # exported and checked on pairs
+    assert "token_type_ids" in onnx["inputs"] and onnx["max_abs_logit_diff_vs_parent"] < 1e-3

@@ -104,3 +104,10 @@ def test_a_relative_accuracy_floor_is_judged_on_the_interval_paired_with_full():
     loose = {"accuracy": 0.795, "predictions": [1] * 40 + [0] * 1960}  # differs on 2%: the floor is inside
     assert floor.undecided(paired_accuracy_interval(loose, full, floor))
     assert paired_accuracy_interval({"accuracy": 0.795}, full, floor) is None  # no predictions: unpaired
+
+
+def test_report_names_the_task_it_judged():
+    from bench.report.render import task_description
+
+    assert task_description(kind_run("regression")) == "regression of texts (text), judged on RMSE"
+    assert task_description(golden_run()) == "classification of texts (text), judged on accuracy"  # before task kinds

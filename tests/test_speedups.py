@@ -39,3 +39,31 @@ def test_bf16_target_applies_only_where_the_cpu_has_bf16_instructions():
     assert vs.target_verdict("bf16", 0.1, 0.2, NO_BF16)[1].startswith("not applicable")
     assert vs.target_verdict("bf16", 3.5, 4.5, {"amx_bf16": True}) == (3.0, "met")
     assert vs.target_verdict("lora", 0.7, 0.8, NO_BF16) == (None, "-")
+
+
+@pytest.mark.parametrize(("kind", "metric", "frontier"), [
+    ("regression", "rmse", {"full", "tiny"}),  # lower RMSE is better: full (0.50) beats onnx (0.51) at equal speed
+    ("binary", "pr_auc", {"full", "tiny"}),
+])
+def test_speedup_rows_judge_the_runs_primary_metric_in_its_direction(kind, metric, frontier):
+    from tests.golden import KIND_FIGURES, kind_run
+
+    run = kind_run(kind)
+    throughput = {"full": [100.0, 110.0], "onnx": [100.0, 110.0], "tiny": [300.0, 330.0]}
+    got, rows = vs.speedup_rows(run, throughput, "full", NO_BF16)
+    assert (got.name, got.better) == (metric, "lower" if kind == "regression" else "higher")
+    by = {r["variant"]: r for r in rows}
+    for v, primary in KIND_FIGURES[kind][1].items():
+        assert by[v]["metric"] == metric and by[v]["quality"] == pytest.approx(primary)
+        assert by[v]["quality_ci95"][0] < primary < by[v]["quality_ci95"][1]
+    assert {v for v, r in by.items() if r["on_frontier"]} == frontier
+    assert by["tiny"]["speedup"] == pytest.approx(3.0)
+
+
+def test_speedup_rows_of_a_variant_without_quality_keep_it_off_the_frontier():
+    from tests.golden import golden_run
+
+    run = golden_run()
+    _, rows = vs.speedup_rows(run, {"full": [100.0], "nothing": [500.0]}, "full", NO_BF16)
+    by = {r["variant"]: r for r in rows}
+    assert by["nothing"]["quality"] is None and not by["nothing"]["on_frontier"] and by["full"]["on_frontier"]

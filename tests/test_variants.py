@@ -10,7 +10,7 @@ import pytest
 
 from bench import artifacts, jobs
 from bench.config import FineTune, Task, load_profile
-from bench.data import load_task_data, write_split
+from bench.data import load_task_data, write_split, write_task_info
 from bench.errors import Unsupported
 from bench.evaluate import predict_logits
 from bench.jobfactory import JobPaths, build_job
@@ -32,14 +32,16 @@ class Zoo:
     writes, and computes their test-split logits in their runtime."""
 
     def __init__(self, root: Path, model_dir: Path, csv: Path, finetune: FineTune = FINETUNE,
-                 step_params: dict[str, dict] | None = None):
+                 step_params: dict[str, dict] | None = None, task: Task | None = None):
         self.root, self.model_dir, self.finetune = root, model_dir, finetune
         self.step_params = step_params or {}  # a step's params wherever it appears in a chain, unless given
-        data = load_task_data(Task(dataset=str(csv)), csv.parent)
+        task = task or Task(dataset=str(csv))
+        data = load_task_data(task, csv.parent)
         self.labels = data.label_names
         self.test = data.test
         for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
             write_split(split, root / "data" / f"{name}.jsonl")
+        write_task_info(data, task, root / "data")  # what the runner writes beside the splits
         self.built: dict[tuple, tuple[Path, dict]] = {}
         self.predicted: dict[Path, np.ndarray] = {}
 
@@ -77,8 +79,8 @@ class Zoo:
         if path not in self.predicted:
             runtime = DEFAULT_RUNTIME_FOR_FORMAT[STEPS[chain[-1]].output_format]
             session = RUNTIMES[runtime].load(path, device, 2)
-            self.predicted[path] = predict_logits(session, load_tokenizer(path), self.test.texts, max_length=32,
-                                                  batch_size=16)
+            self.predicted[path] = predict_logits(session, load_tokenizer(path), self.test.texts, pairs=self.test.pairs,
+                                                  max_length=32, batch_size=16)
         return self.predicted[path]
 
     def accuracy(self, logits) -> float:
@@ -388,3 +390,119 @@ def test_readme_family_table_matches_the_registry():
     from tests.families import support_table
 
     assert support_table() in (REPO / "README.md").read_text(), "run `python -m tests.families` and paste it"
+
+
+# Task kinds (issue #17): every CPU step through a regression, a binary and a pair task on the tiny BERT,
+# a few training steps each: each builds, reloads in its runtime with one output per class (one for a
+# regression) and follows its parent where the step promises to. Not what training achieves.
+KIND_CHAINS = {  # chain -> (the chain it follows, max |logit difference|, max relative error)
+    ("full",): None,
+    ("lora",): None,
+    ("lora", "merge"): (("lora",), 1e-4, None),
+    ("full", "bf16"): (("full",), None, 0.05),
+    ("full", "onnx"): (("full",), 1e-3, None),
+    ("full", "onnx", "int8"): (("full", "onnx"), None, 0.2),
+    ("full", "pruned"): None,
+    ("full", "distilled"): None,
+    ("full", "distilled", "onnx", "int8"): None,
+}
+
+
+def pair_rows(n: int = 160, seed: int = 2) -> list[tuple[str, str, str]]:
+    """(query, title, label): 'match' where the title's cue words have the query's polarity."""
+    import random
+
+    from tests.conftest import FILLER, NEGATIVE, POSITIVE
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        query, title = rng.choice((POSITIVE, NEGATIVE)), rng.choice((POSITIVE, NEGATIVE))
+        words = [rng.choice(FILLER) for _ in range(3)] + rng.sample(title, 2)
+        rng.shuffle(words)
+        rows.append((f"{rng.choice(FILLER)} {rng.choice(query)}", " ".join(words) + f" {i}",
+                     "match" if query is title else "other"))
+    return rows
+
+
+def kind_csv(kind: str, path: Path) -> Task:
+    """A small data file of the kind, written to `path`, and its task."""
+    import csv
+
+    from tests.test_kinds_end_to_end import _rows
+
+    with open(path, "w", newline="") as f:
+        if kind == "pair":
+            csv.writer(f).writerows([("query", "title", "label"), *pair_rows()])
+            return Task(dataset=str(path), text_column="query", text_pair_column="title")
+        csv.writer(f).writerows([("text", "label"), *_rows(kind, n=160)])
+    return Task(dataset=str(path), kind=kind)
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary", "pair"])
+def test_every_cpu_step_serves_each_task_kind(kind, tmp_path, tiny_model_dir):
+    zoo = Zoo(tmp_path, tiny_model_dir, tmp_path / f"{kind}.csv", FAMILY_FINETUNE,
+              {"pruned": FAMILY_PRUNED, "distilled": {"layers": 1}, "lora": LORA},
+              task=kind_csv(kind, tmp_path / f"{kind}.csv"))
+    outputs = 1 if kind == "regression" else 2
+    for chain, follows in KIND_CHAINS.items():
+        built, reason = build_or_reason(zoo, chain)
+        assert reason is None, (chain, reason)
+        assert built[1]["chain"] == list(chain) and artifacts.verify(built[0]) is None
+        logits = zoo.logits(chain)
+        assert logits.shape == (len(zoo.test.texts), outputs) and np.isfinite(logits).all(), chain
+        if follows is not None:
+            parent, max_abs, max_rel = follows
+            ref = zoo.logits(parent)
+            assert max_abs is None or np.abs(logits - ref).max() <= max_abs, chain
+            assert max_rel is None or np.abs(logits - ref).max() <= max_rel * np.abs(ref).max(), chain
+    if kind == "pair":  # the second text reaches the model, and the ONNX graph takes its segment ids
+        import onnx
+
+        path, manifest = zoo.build(("full", "onnx"))
+        assert "token_type_ids" in manifest["inputs"]
+        assert "token_type_ids" in {i.name for i in onnx.load(str(path / "model.onnx")).graph.input}
+        alone = predict_logits(RUNTIMES["onnxruntime"].load(path, "cpu", 2), load_tokenizer(path), zoo.test.texts,
+                               max_length=32, batch_size=16)
+        assert np.abs(alone - zoo.logits(("full", "onnx"))).max() > 1e-5  # a few training steps: small logits
+
+
+def test_a_pair_task_on_a_tokenizer_without_a_separator_is_unsupported(tmp_path):
+    """GPT-2's tokenizer joins the two texts with nothing between them: the steps that start from the base
+    model say so (naming the pair column), and a chain above them is refused at that step."""
+    words = sorted({w for t, _ in tiny_texts() for w in t.split()} | {str(i) for i in range(10)})
+    task = kind_csv("pair", tmp_path / "pair.csv")
+    zoo = Zoo(tmp_path, save_tiny_model("gpt2", words, tmp_path / "base"), tmp_path / "pair.csv", FAMILY_FINETUNE,
+              task=task)
+    for chain in (("full",), ("lora",), ("full", "onnx", "int8")):
+        built, reason = build_or_reason(zoo, chain)
+        assert built is None and reason.startswith(f"{chain[0]}: a pair task (task.text_pair_column = 'title')")
+        assert "no separator token and no segment id" in reason
+
+
+def test_pair_tokenizers_that_mark_the_second_text_are_accepted(tiny_model_dir):
+    from bench.steps.base import unmarked_pair_reason
+
+    assert unmarked_pair_reason(load_tokenizer(tiny_model_dir), "title") is None  # [SEP] and segment ids
+
+
+def test_tensorrt_int8_calibration_batches_carry_pairs(tiny_model_dir):
+    """The calibration input TensorRT int8 sees (tested without TensorRT): pairs with both segments,
+    padded to opt_seq_len, cycled where the train split is smaller than a batch."""
+    from bench.data import Split
+    from bench.steps.tensorrt import TensorRTParams, calibration_batches
+
+    rows = pair_rows(40)
+    split = Split(tuple(r[0] for r in rows), tuple(r[2] for r in rows), tuple(r[1] for r in rows))
+    tokenizer = load_tokenizer(tiny_model_dir)
+    batches = calibration_batches(tokenizer, split, TensorRTParams(opt_batch_size=8, opt_seq_len=24,
+                                                                   calibration_batches=3))
+    assert len(batches) == 3 and all(b["input_ids"].shape == (8, 24) and b["input_ids"].dtype == np.int64
+                                     for b in batches)
+    assert all((b["token_type_ids"] == 1).any(axis=1).all() for b in batches)  # every row has its second text
+    small = calibration_batches(tokenizer, split.take(range(3)), TensorRTParams(opt_batch_size=8, opt_seq_len=24))
+    assert len(small) == 1 and small[0]["input_ids"].shape == (8, 24)
+    single = calibration_batches(tokenizer, Split(split.texts, split.labels), TensorRTParams(opt_batch_size=8))
+    assert not single[0]["token_type_ids"].any()
+    with pytest.raises(ValueError, match="train split is empty"):
+        calibration_batches(tokenizer, Split((), ()), TensorRTParams())

@@ -14,7 +14,8 @@ from bench.errors import BenchError
 
 # the `bench compare` option that sets each Gate field, to name it in an error
 GATE_OPTIONS = {"max_slowdown": "--max-slowdown", "max_memory_growth": "--max-memory-growth",
-                "accuracy_tolerance_points": "--accuracy-tolerance", "alpha": "--alpha", "correction": "--correction"}
+                "accuracy_tolerance_points": "--accuracy-tolerance", "error_tolerance": "--error-tolerance",
+                "alpha": "--alpha", "correction": "--correction"}
 ENVIRONMENTS_REFUSED = "measured in different environments (see below); pass --allow-different-env to compare anyway"
 
 

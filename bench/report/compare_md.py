@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench.config import METRICS
+from bench.config import LOWER, METRICS
+from bench.report.quality import LABELS
 
 if TYPE_CHECKING:  # no runtime import: bench.compare re-exports this module
     from bench.compare.comparison import Comparison
@@ -32,7 +33,7 @@ def format_change(c: MetricChange) -> str:
     ("+12.3%": latency, throughput, cost, memory, RMSE, MAE)."""
     if c.change is None:
         return "-"
-    points = c.metric in METRICS and c.metric not in ("rmse", "mae")  # 0-1 metrics change in points
+    points = c.metric in METRICS and not relative(c.metric)  # 0-1 metrics change in points
     return f"{c.change:+.2f} pts" if points else f"{c.change:+.1%}"
 
 
@@ -67,13 +68,28 @@ def headline(cmp: Comparison) -> str:
             f"{counts['inconclusive']} inconclusive, {counts['same']} same.")
 
 
+def relative(metric: str) -> bool:
+    """An error metric (RMSE, MAE: lower is better, no fixed scale) is judged by its relative change
+    (gate.error_tolerance); the others, on a 0-1 scale, in points (bench.compare.quality.RELATIVE)."""
+    return metric in METRICS and METRICS[metric][0] == LOWER
+
+
+def primary_metric_of(snapshot: dict) -> str:
+    """The quality metric the snapshot's accuracy cells are judged on (accuracy for a record without one)."""
+    return next((c["metric"] for c in snapshot.get("cells", {}).values() if c.get("metric")), "accuracy")
+
+
 def thresholds_line(base: dict, new: dict, gate: Gate) -> str:
-    """Which runs, and when a change counts (the gate's alpha, correction and minimum effects)."""
+    """Which runs, and when a change counts (the gate's alpha, correction and minimum effects; the quality
+    threshold of the primary metric the runs are judged on)."""
     scope = ("over the whole comparison (Holm-Bonferroni: p → adjusted p) " if gate.correction == "holm"
              else "per test ")
+    metric = primary_metric_of(new)
+    quality = (f"{gate.error_tolerance:.0%} ({LABELS[metric]}, relative)" if relative(metric)
+               else f"{gate.accuracy_tolerance_points:g} points ({LABELS.get(metric, metric)})")
     return (f"Baseline `{base['run_id']}` vs new `{new['run_id']}`. A change counts when significant at "
             f"alpha {gate.alpha:g} {scope}and larger than {gate.max_slowdown:.0%} (latency, throughput, cost), "
-            f"{gate.max_memory_growth:.0%} (memory) or {gate.accuracy_tolerance_points:g} points (accuracy).")
+            f"{gate.max_memory_growth:.0%} (memory) or {quality}.")
 
 
 def pricing_lines(cmp: Comparison) -> list[str]:

@@ -29,8 +29,18 @@ def print_plan(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, 
             table.add_row(r.profile, r.variant, "-" if r.quality is None else f"{r.quality:.4f}", "-", "-", "-", "-", "-",
                           r.why_not, style="dim")
     console.print(table)
+    if not any(r.feasible for r in rows):
+        console.print(no_plan_line(qps, p99_ms), soft_wrap=True)
     for label in sorted({r.pricing_label for r in rows if r.pricing_label}):
         console.print(f"[bold red]warning:[/] {escape(label)}", soft_wrap=True)
+
+
+def no_plan_line(qps: float, p99_ms: float) -> str:
+    """The verdict when no (profile, variant) can serve the traffic: `bench plan` still exits 0 (the plan
+    was made, and says why each row was left out); README, Commands."""
+    return (f"[bold]no variant meets {qps:g} requests/s within p99 {p99_ms:g} ms and the quality floor[/] on the "
+            "measured profiles: the note of each row says why (measure more replicas' worth of load, a faster "
+            "variant or profile, or relax the p99)")
 
 
 def print_verification(verification: dict, per_replica_qps: float, p99_ms: float, console: Console) -> None:

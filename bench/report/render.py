@@ -287,8 +287,18 @@ def _md_environment(run: RunRecord) -> list[str]:
             f"- GPU: {env.get('gpu_name') or 'none'}",
             f"- git: {env.get('git', {}).get('commit')} (dirty: {env.get('git', {}).get('dirty')})",
             "- packages: " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()),
+            f"- task: {task_description(run)}",
             f"- data: test {run.data.get('test', {}).get('rows')} rows (sha256 {run.data.get('test', {}).get('sha256', '')[:12]}), "
             f"train {run.data.get('train', {}).get('rows')} rows"]
+
+def task_description(run: RunRecord) -> str:
+    """e.g. "classification of text pairs (query, title), judged on accuracy"."""
+    task, metric = run.suite.get("task", {}), primary_metric(run)
+    pair = task.get("text_pair_column")
+    what = (f"of text pairs ({task.get('text_column', 'text')}, {pair})" if pair
+            else f"of texts ({task.get('text_column', 'text')})")
+    return f"{metric.kind} {what}, judged on {metric.label}"
+
 
 def _md_table(rows: list[dict], columns) -> list[str]:
     out = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]

@@ -46,6 +46,20 @@ def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
     return float(np.mean(logits.argmax(-1) == np.asarray(val.labels)))
 
 
+def unmarked_pair_reason(tokenizer, pair_column: str) -> str | None:
+    """Why `tokenizer` cannot serve a pair task, or None: it must mark where the second text starts, by a
+    token between the two (BERT's [SEP], RoBERTa's </s></s>, Llama's <s>) or a segment id (token_type_ids).
+    GPT-2's and Qwen2's tokenizers join the two texts with nothing between them."""
+    one = tokenizer("query", add_special_tokens=False)["input_ids"]
+    single = tokenizer("query")["input_ids"]
+    pair = tokenizer("query", "query")
+    if len(pair["input_ids"]) > len(single) + len(one) or any(pair.get("token_type_ids") or []):
+        return None
+    return (f"a pair task (task.text_pair_column = '{pair_column}') needs a tokenizer that marks where the second "
+            f"text starts; this model's {type(tokenizer).__name__} joins the two texts with no separator token "
+            "and no segment id, so the model could not tell the first text from the second")
+
+
 def save_hf(model, tokenizer, out_dir: Path) -> None:
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)

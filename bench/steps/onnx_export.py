@@ -41,14 +41,18 @@ def export_input_names(model, tokenizer) -> tuple[str, ...]:
     return tuple(n for n in forward_input_names(model) if n in tokenizer.model_input_names)
 
 
-def export(model, tokenizer, path: Path, texts) -> tuple[str, ...]:
-    """Export the logits of `model` for the tokenizer's inputs (batch x sequence, int64), without a KV cache."""
+def export(model, tokenizer, path: Path, texts, pairs=None) -> tuple[str, ...]:
+    """Export the logits of `model` for the tokenizer's inputs (batch x sequence, int64), without a KV cache.
+    A pair task's examples are traced as pairs, so token_type_ids carry both segments."""
     import inspect
 
     import torch
 
+    from bench.data import tokenize
+
     names = export_input_names(model, tokenizer)
-    enc = tokenizer(list(texts[:4]), padding="longest", truncation=True, max_length=64, return_tensors="pt")
+    enc = tokenize(tokenizer, texts[:4], None if pairs is None else pairs[:4], padding="longest", truncation=True,
+                   max_length=64, return_tensors="pt")
 
     class Logits(torch.nn.Module):  # inputs by keyword: positional order differs by family (GPT-2's 2nd is the cache)
         def __init__(self):
@@ -89,12 +93,16 @@ def optimize(raw: Path, out: Path, config, pruned: bool) -> dict:
     return {"ort_transformer_optimizer": "applied", "ort_model_type": ort_type, "fused_operators": dict(fused)}
 
 
-def check_against_torch(model, tokenizer, onnx_path: Path, texts) -> float:
+def check_against_torch(model, tokenizer, onnx_path: Path, texts, pairs=None) -> float:
+    """max |ONNX logit - PyTorch logit| over 8 examples (text pairs where the task has them)."""
     import numpy as np
     import onnxruntime as ort
     import torch
 
-    enc = tokenizer(list(texts[:8]), padding="longest", truncation=True, max_length=128, return_tensors="np")
+    from bench.data import tokenize
+
+    enc = tokenize(tokenizer, texts[:8], None if pairs is None else pairs[:8], padding="longest", truncation=True,
+                   max_length=128, return_tensors="np")
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     feeds = {i.name: enc[i.name].astype(np.int64) for i in sess.get_inputs()}
     ort_logits = sess.run(None, feeds)[0]
@@ -114,10 +122,11 @@ def build(ctx: BuildContext) -> dict:
         raise ValueError("export a merged model: use the chain lora -> merge -> onnx")
     model = load_artifact_model(ctx.parent_dir, attn_implementation="eager").float()
     tokenizer = load_tokenizer(ctx.parent_dir)
-    texts = read_split(ctx.val_path).texts or read_split(ctx.train_path).texts
+    split = read_split(ctx.val_path)
+    split = split if split.texts else read_split(ctx.train_path)
     ctx.progress("export to ONNX", 0, 2)
     raw = ctx.out_dir / "exported.onnx"
-    inputs = export(model, tokenizer, raw, texts)
+    inputs = export(model, tokenizer, raw, split.texts, split.pairs)
     ctx.progress("ORT transformer optimizer", 1, 2)
     config = AutoConfig.from_pretrained(ctx.parent_dir)
     opt_info = optimize(raw, ctx.out_dir / "model.onnx", config, pruned="pruned" in info)
@@ -125,7 +134,7 @@ def build(ctx: BuildContext) -> dict:
     tokenizer.save_pretrained(ctx.out_dir)
     shutil.copy(Path(ctx.parent_dir) / "config.json", ctx.out_dir / "config.json")
     ctx.progress("ORT transformer optimizer", 2, 2)
-    diff = check_against_torch(model, tokenizer, ctx.out_dir / "model.onnx", texts)
+    diff = check_against_torch(model, tokenizer, ctx.out_dir / "model.onnx", split.texts, split.pairs)
     if diff > MAX_LOGIT_DIFF:
         raise RuntimeError(f"the ONNX model disagrees with PyTorch: max |logit difference| {diff:.3g} > {MAX_LOGIT_DIFF}")
     return {"parameters": onnx_parameter_count(ctx.out_dir / "model.onnx"), "opset": OPSET, "inputs": list(inputs),

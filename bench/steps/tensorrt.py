@@ -41,6 +41,25 @@ def tensorrt_unsupported_reason(device: str) -> str | None:
     return None
 
 
+def calibration_batches(tokenizer, split, p: TensorRTParams) -> list[dict]:
+    """int8 calibration input: `p.calibration_batches` batches of `p.opt_batch_size` train examples (text pairs
+    where the task has them, so token_type_ids hold both segments), padded to `p.opt_seq_len`; int64 numpy
+    arrays by input name. A split smaller than one batch is cycled. ValueError on an empty split."""
+    from bench.data import tokenize
+
+    if not split.texts:
+        raise ValueError("TensorRT int8 calibration needs train examples and the train split is empty")
+    bs, n = p.opt_batch_size, len(split.texts)
+    count = max(1, min(p.calibration_batches, n // bs))
+    idx = [i % n for i in range(count * bs)]
+    texts = [split.texts[i] for i in idx]
+    pairs = None if split.pairs is None else [split.pairs[i] for i in idx]
+    return [{k: v.astype("int64") for k, v in tokenize(
+                tokenizer, texts[b * bs:(b + 1) * bs], None if pairs is None else pairs[b * bs:(b + 1) * bs],
+                padding="max_length", truncation=True, max_length=p.opt_seq_len, return_tensors="np").items()}
+            for b in range(count)]
+
+
 def _calibrator(trt, batches):
     import torch
 
@@ -95,12 +114,7 @@ def _build(ctx: BuildContext, precision: str) -> dict:
     config.add_optimization_profile(profile)
     config.set_flag(trt.BuilderFlag.FP16)
     if precision == "int8":
-        tokenizer = load_tokenizer(ctx.parent_dir)
-        texts = read_split(ctx.train_path).texts
-        bs = p.opt_batch_size
-        batches = [dict(tokenizer(list(texts[i * bs:(i + 1) * bs]), padding="max_length", truncation=True,
-                                  max_length=p.opt_seq_len, return_tensors="np"))
-                   for i in range(min(p.calibration_batches, len(texts) // bs))]
+        batches = calibration_batches(load_tokenizer(ctx.parent_dir), read_split(ctx.train_path), p)
         config.set_flag(trt.BuilderFlag.INT8)
         config.int8_calibrator = _calibrator(trt, batches)
         config.set_calibration_profile(profile)
