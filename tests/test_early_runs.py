@@ -1,5 +1,6 @@
 """The early runs of tests/conftest.py: started before the first test, read by tests that run last, a
-starter that fails fails only its readers, and a run still going at the end of the session is stopped."""
+starter that fails fails only its readers, a run not yet reached runs in its reader, and a run still
+going at the end of the session is stopped."""
 
 import os
 import sys
@@ -52,6 +53,8 @@ def test_a_stopped_run_is_killed_or_never_started(tmp_path):
     queued.stop()
     queued.run()
     assert queued.proc is None and queued.done.is_set()
+    with pytest.raises(RuntimeError, match="stopped before it started"):
+        queued.wait(timeout_s=5)
     running = EarlyRun([sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ), tmp_path)
     thread = threading.Thread(target=running.run)
     thread.start()
@@ -60,6 +63,13 @@ def test_a_stopped_run_is_killed_or_never_started(tmp_path):
     running.stop()
     thread.join(30)
     assert not thread.is_alive() and running.proc.returncode < 0  # killed by a signal
+
+
+def test_a_run_the_queue_has_not_reached_runs_in_its_reader(tmp_path):
+    unqueued = EarlyRun([sys.executable, "-c", "print('here')"], dict(os.environ), tmp_path)
+    assert unqueued.wait(timeout_s=120).stdout == "here\n"
+    unqueued.run()  # taken already: does nothing
+    assert unqueued.proc.returncode == 0
 
 
 def test_a_plain_test_of_this_module():
