@@ -3,6 +3,7 @@
 import csv
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.record import load_run
+from tests.conftest import EarlyRun, early_run
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_OFFLINE = ("latency", "throughput_samples_per_s", "memory", "cost", "model", "settings")
@@ -18,17 +20,23 @@ SERVED = {"int8/server", "tensorrt-fp16/server"}
 MANIFEST_KEYS = ("step", "key", "parent", "chain", "params", "parameters", "size_on_disk_bytes", "build_wall_s", "files")
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, tiny_model_dir, tiny_csv):
-    out = tmp_path_factory.mktemp("results")
-    cache = tmp_path_factory.mktemp("cache")
+@early_run("smoke_run")
+def start_smoke_run(request) -> EarlyRun:
+    """The smoke suite on the tiny model, started when the session starts (tests/conftest.py: early runs)."""
+    factory = request.getfixturevalue("tmp_path_factory")
+    model, data = request.getfixturevalue("tiny_model_dir"), request.getfixturevalue("tiny_csv")
+    out, cache = factory.mktemp("results"), factory.mktemp("cache")
     cmd = [sys.executable, "-m", "bench", "run", str(REPO / "suites" / "smoke.toml"), "--out", str(out),
-           "--set", f"model.base={tiny_model_dir}", "--set", f"task.dataset={tiny_csv}",
+           "--set", f"model.base={model}", "--set", f"task.dataset={data}",
            "--set", "finetune.max_steps=20", "--set", "finetune.epochs=6", "--set", "finetune.learning_rate=1e-3",
            "--set", "steps.distilled.layers=1"]
-    env = {**__import__("os").environ, "BENCH_CACHE_DIR": str(cache)}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    return done, out, cmd, env
+    return EarlyRun(cmd, {**os.environ, "BENCH_CACHE_DIR": str(cache)}, factory.mktemp("smoke-log"), out=out)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(early_runs):
+    run = early_runs["smoke_run"]
+    return run.wait(), run.out, run.cmd, run.env
 
 
 def run_dir_of(out: Path) -> Path:
@@ -184,7 +192,7 @@ def test_killed_run_resumes_to_the_same_cells(smoke_run, tmp_path):
     import signal
 
     _, out, cmd, env = smoke_run
-    only = ["--only", "full", "--only", "onnx", "--only", "int8"]  # artifacts are cached by the first run
+    only = ["--only", "full", "--only", "onnx"]  # artifacts are cached by the first run; killed after 2 of 4 cells
     cmd = [c if c != str(out) else str(tmp_path) for c in cmd] + only
     proc, run_json = _start_and_wait_for_cells(cmd, env, tmp_path, 2)
     proc.send_signal(signal.SIGKILL)
@@ -199,7 +207,7 @@ def test_killed_run_resumes_to_the_same_cells(smoke_run, tmp_path):
     for cell in before["cells"]:  # finished cells were kept as they were, not re-measured
         assert next(c for c in after["cells"] if c["cell_id"] == cell["cell_id"]) == cell
     full_run = json.loads((run_dir_of(out) / "run.json").read_text())
-    expected = {c["cell_id"] for c in full_run["cells"] if c["variant"] in ("full", "onnx", "int8")}
+    expected = {c["cell_id"] for c in full_run["cells"] if c["variant"] in ("full", "onnx")}
     assert {c["cell_id"] for c in after["cells"]} == expected
     assert "resuming" in resumed.stderr
 

@@ -1,7 +1,7 @@
 """`bench run` of the shipped regression and binary suites in subprocesses (issue #17), on the tiny model
-and small data files made here, `full` and `int8` only, a few training steps: the recorded metric
-names and intervals, the report judged on RMSE / PR-AUC, `bench compare` of a run with itself and the
-exit codes. Nothing here asserts that the tiny model learned."""
+and small data files made here, `full` and `int8` only, a few training steps (run early, beside the
+in-process tests): the recorded metric names and intervals, the report judged on RMSE / PR-AUC, `bench
+compare` of a run with itself and the exit codes. Nothing here asserts that the tiny model learned."""
 
 import csv
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FILLER, NEGATIVE, POSITIVE
+from tests.conftest import FILLER, NEGATIVE, POSITIVE, EarlyRun, early_run
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["--only", "full", "--only", "int8", "--set", "finetune.max_steps=4", "--set", "finetune.max_length=32",
@@ -39,24 +39,32 @@ def _rows(kind: str, n: int = 240, seed: int = 1) -> list[tuple[str, object]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def kind_runs(tmp_path_factory, tiny_model_dir):
-    """Both suites run at once (one process each, 2 cores): {kind: (completed process, run dir, env)}."""
-    out, cache = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("cache")
+@early_run("kind_runs")
+def start_kind_runs(request) -> dict:
+    """Both suites, one after the other, queued when the session starts (tests/conftest.py: early runs)."""
+    factory = request.getfixturevalue("tmp_path_factory")
+    model = request.getfixturevalue("tiny_model_dir")
+    out, cache = factory.mktemp("results"), factory.mktemp("cache")
     env = {**os.environ, "BENCH_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
-    procs = {}
+    runs = {}
     for kind in ("regression", "binary"):
-        data = tmp_path_factory.mktemp("data") / f"{kind}.csv"
+        data = factory.mktemp("data") / f"{kind}.csv"
         with open(data, "w", newline="") as f:
             csv.writer(f).writerows([("text", "label"), *_rows(kind)])
         cmd = [sys.executable, "-m", "bench", "run", str(REPO / "suites" / f"{kind}.toml"), "--out", str(out),
-               "--set", f"model.base={tiny_model_dir}", "--set", f"task.dataset={data}", *FAST]
-        procs[kind] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+               "--set", f"model.base={model}", "--set", f"task.dataset={data}", *FAST]
+        runs[kind] = EarlyRun(cmd, env, factory.mktemp(f"{kind}-log"), out=out / kind)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def kind_runs(early_runs):
+    """{kind: (completed process, run dir, env)}."""
     done = {}
-    for kind, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=600)
-        runs = sorted((out / kind).iterdir()) if (out / kind).is_dir() else []
-        done[kind] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), runs[0] if runs else None, env)
+    for kind, run in early_runs["kind_runs"].items():
+        completed = run.wait()
+        dirs = sorted(run.out.iterdir()) if run.out.is_dir() else []
+        done[kind] = (completed, dirs[0] if dirs else None, run.env)
     return done
 
 
