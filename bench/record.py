@@ -115,8 +115,13 @@ class CellRecord:
                       "warnings": tuple(d.get("warnings", ()))})
 
 
-def cell_id(variant: str, scenario: str, batch_size: int | None = None, seq_len: int | None = None) -> str:
-    return f"{variant}/{scenario}" if batch_size is None else f"{variant}/{scenario}/bs{batch_size}/seq{seq_len}"
+def cell_id(variant: str, scenario: str, batch_size: int | None = None, seq_len: int | None = None,
+            traffic: str | None = None) -> str:
+    """"<variant>/<scenario>", "<variant>/offline/bs<b>/seq<s>"; a server cell of a traffic model other
+    than fixed-length is "<variant>/server-<traffic>" (e.g. "int8/server-real")."""
+    if batch_size is not None:
+        return f"{variant}/{scenario}/bs{batch_size}/seq{seq_len}"
+    return f"{variant}/{scenario}" + (f"-{traffic}" if traffic not in (None, "fixed") else "")
 
 
 @dataclass(frozen=True)
