@@ -27,6 +27,7 @@ from bench.report.labels import (
 )
 from bench.report.quality import LABELS, primary_metric, quality_by_variant, quality_floor, value
 from bench.server import capacity_summary, repetition_sweeps
+from bench.traffic import LABELS as TRAFFIC_LABELS
 
 
 @dataclass(frozen=True)
@@ -178,9 +179,6 @@ def _why_no_capacity(server: dict, p99_ms: float, caps: list | None = None) -> s
     seen = lowest["p99_upper_ms"] if lowest["p99_upper_ms"] is not None else lowest["p99_ms"]
     return (f"no measured load meets p99 {p99_ms:g} ms: at the lowest probed load, {lowest['offered_qps']:.1f} QPS, "
             f"the p99 was {seen:.1f} ms" + ("" if lowest["p99_upper_ms"] is not None else " (probe stopped early)"))
-
-
-TRAFFIC_LABELS = {"fixed": "fixed-length", "real": "real lengths"}
 
 
 def traffic_label(row: PlanRow) -> str:

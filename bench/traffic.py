@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.config import ConfigError
 
 FIXED, REAL = "fixed", "real"
+LABELS = {FIXED: "fixed-length", REAL: "real lengths"}  # how tables name them
 DESCRIPTIONS = {
     FIXED: "every request padded to slo.seq_len ({seq_len} tokens): each batch is (batch, {seq_len})",
     REAL: "each request a real text at its own token length (truncated at {seq_len}), each batch padded to its "

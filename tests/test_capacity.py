@@ -130,3 +130,35 @@ def test_a_served_cell_round_trips_through_the_record():
     again = CellRecord.from_dict(cell.to_dict())
     assert again == cell and again.server["capacity"]["conservative_qps"] == 80.0
     assert len(again.latency["process_sample_counts"]) == 3
+
+
+def test_a_tiny_model_server_cell_measured_in_two_fresh_processes(tmp_path, tiny_model_dir):
+    """The real path: the scheduler runs two repetitions of a real-traffic server cell in spawned workers,
+    and the record pools them (each repetition's sweep, the capacity, the traffic's lengths)."""
+    from bench.data import Split, write_split
+    from bench.executors.local import LocalExecutor
+    from bench.scheduler import Scheduler
+    from tests.conftest import tiny_texts
+
+    rows = tiny_texts(120)
+    write_split(Split(tuple(t for t, _ in rows), tuple(y for _, y in rows)), tmp_path / "test.jsonl")
+    settings = ServerSettings(max_batch_sizes=(2,), max_queue_delay_ms=(1.0,), min_queries=459, min_duration_s=0.1,
+                              relative_tolerance=0.5, max_probes=2, repetitions=2, traffic=("real",))
+    job = ServerJob(runtime="torch", artifact_dir=str(tiny_model_dir), device="cpu", threads=1,
+                    test_path=str(tmp_path / "test.jsonl"), label_names=("negative", "positive"), seed=0, seq_len=32,
+                    slo_p99_ms=2000.0, server=settings, traffic="real")
+    cell = PendingCell("tiny", ("full",), {}, "server", None, None, job=job, processes=2, traffic="real")
+    done = []
+    (tmp_path / "logs").mkdir()
+    Scheduler(LocalExecutor(), tmp_path, timeout_s=300).run_rounds([cell], ["server"], lambda cid: False,
+                                                                   lambda c, o: done.append(o))
+    (outcome,) = done
+    assert outcome.status == "ok", outcome.reason
+    record = cell_record(cell, outcome, Machine("cpu", 1, "p", 3.6))
+    server = record.cell_id, record.server
+    assert record.cell_id == "tiny/server-real" and record.settings["processes"] == 2
+    cap = server[1]["capacity"]
+    assert cap["repetitions"] == 2 and len(server[1]["repetitions"]) == 2 and len(record.processes) == 2
+    assert cap["conservative_qps"] == min(cap["repetitions_qps"]) == record.throughput_samples_per_s > 0
+    lengths = server[1]["traffic"]["lengths"]
+    assert server[1]["traffic"]["name"] == "real" and lengths["max"] <= 32 and lengths["p50"] < 32

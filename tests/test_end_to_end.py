@@ -14,7 +14,7 @@ from bench.record import load_run
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_OFFLINE = ("latency", "throughput_samples_per_s", "memory", "cost", "model", "settings")
 VARIANTS = ("full", "onnx", "int8", "lora", "distilled+int8", "tensorrt-fp16")
-SERVED = {"int8/server", "tensorrt-fp16/server"}
+SERVED = {f"{v}/server{t}" for v in ("int8", "tensorrt-fp16") for t in ("", "-real")}
 MANIFEST_KEYS = ("step", "key", "parent", "chain", "params", "parameters", "size_on_disk_bytes", "build_wall_s", "files")
 
 

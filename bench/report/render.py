@@ -205,11 +205,11 @@ def markdown(view: dict) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in view["servers"]:
             if r["max_qps"]:
-                lines.append(f"| {r['variant']} | {fmt(view['metric'].name, r['quality'])} | {r['max_qps']:.1f} | max {r['max_batch_size']}, "
+                lines.append(f"| {r.get('label', r['variant'])} | {fmt(view['metric'].name, r['quality'])} | {r['max_qps']:.1f} | max {r['max_batch_size']}, "
                              f"{r['max_queue_delay_ms']:g} ms | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p99_upper_ms']:.1f} | "
                              f"{r['mean_batch_size']:.2f} | {money(r, 'usd_per_million', '.4f')} |")
             else:
-                lines.append(f"| {r['variant']} | {fmt(view['metric'].name, r['quality'])} | - | {r['reason']} | | | | | |")
+                lines.append(f"| {r.get('label', r['variant'])} | {fmt(view['metric'].name, r['quality'])} | - | {r['reason']} | | | | | |")
     if view["plan"]:
         from bench.plan import plan_markdown
 

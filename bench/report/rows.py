@@ -20,7 +20,9 @@ from bench.report.quality import (
     reference_variant,
     value,
 )
+from bench.server import capacity_of
 from bench.stats import summarize_ms
+from bench.traffic import LABELS as TRAFFIC_LABELS
 
 __all__ = ["quality_by_variant", "reference_variant"]  # re-exported: plan, history and benchmarks read them here
 
@@ -202,6 +204,18 @@ def recommendation_text(rec: dict, run: RunRecord) -> str:
             + undecided_text(rec, run))
 
 
+def traffic_name(cell) -> str:
+    """A server cell's traffic model (bench/traffic.py); a record from before traffic models is fixed-length."""
+    return ((cell.server or {}).get("traffic") or {}).get("name", "fixed")
+
+
+def _samples_at_capacity(cell) -> list[float]:
+    """The request latencies at the cell's capacity: those of the repetition that set the conservative
+    figure (pooling repetitions would mix loads), or the cell's one process."""
+    k = (cell.server or {}).get("conservative_repetition")
+    return list(cell.processes[k - 1].samples_ms) if k else cell.latency["samples_ms"]
+
+
 def server_rows(run: RunRecord) -> list[dict]:
     """One row per server-scenario cell: the highest QPS within the SLO, its batching and its latency,
     `quality` the variant's primary metric (`priced` False and usd_per_million None where the profile has no price)."""
@@ -209,12 +223,14 @@ def server_rows(run: RunRecord) -> list[dict]:
     metric = primary_metric(run)
     priced = has_price(run.profile)
     out = []
-    for c in run.cells:
-        if c.scenario != "server":
-            continue
+    served = [c for c in run.cells if c.scenario == "server"]
+    several = len({traffic_name(c) for c in served}) > 1
+    for c in served:
         q = quality.get(c.variant) or {}
         row = {"variant": c.variant, "runtime": c.runtime, "status": c.status, "reason": c.reason,
-               "quality": value(q, metric.name), "max_qps": None, "probes": [], "priced": priced}
+               "quality": value(q, metric.name), "max_qps": None, "probes": [], "priced": priced,
+               "cell_id": c.cell_id, "traffic": traffic_name(c), "capacity": capacity_of(c.server or {}),
+               "label": f"{c.variant} ({TRAFFIC_LABELS[traffic_name(c)]})" if several else c.variant}
         if c.status == "ok":
             best = c.server["best"]
             row["probes"] = [{**p, "max_batch_size": s["max_batch_size"], "max_queue_delay_ms": s["max_queue_delay_ms"]}
@@ -222,7 +238,7 @@ def server_rows(run: RunRecord) -> list[dict]:
             if best is None:
                 row["reason"] = "no probed load met the SLO"
             else:
-                s = summarize_ms(c.latency["samples_ms"])
+                s = summarize_ms(_samples_at_capacity(c))
                 probe = max((p for p in row["probes"] if p["passed"] and p["max_batch_size"] == best["max_batch_size"]
                              and p["max_queue_delay_ms"] == best["max_queue_delay_ms"]), key=lambda p: p["offered_qps"])
                 row.update(max_qps=best["max_qps"], max_batch_size=best["max_batch_size"],
