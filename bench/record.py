@@ -42,6 +42,14 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     order they ran) and environment["cluster"]["nodes"] lists the profile's nodes at the start;
 #     environment["cluster"]["fanout_run_ids"] names the run directories of every profile of the fan-out
 #     (beside this one) and ["artifact_store"] the URI the artifacts went through (None: Ray's object store).
+#     (2026-11-30, same version, issue #20) A server cell is `settings["processes"]` independent peak
+#     searches (server.repetitions): `server["repetitions"]` keeps each one's sweep ({"repetition", "settings",
+#     "best"}), `server["capacity"]` has repetitions_qps, conservative_qps (the lowest; the cell's throughput
+#     and cost), typical_qps (the median), their rules and the count, and `server["conservative_repetition"]`
+#     names the repetition whose settings and best stand at the top of `server`. `server["traffic"]` names
+#     the traffic model (fixed | real), describes it and gives the requests' token lengths (p50, p99, max);
+#     a real-traffic cell is "<variant>/server-real" and keeps settings["traffic"]. A server cell without
+#     them (before this) is one repetition of fixed-length traffic (bench/server.py capacity_of).
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")

@@ -162,3 +162,14 @@ def test_a_tiny_model_server_cell_measured_in_two_fresh_processes(tmp_path, tiny
     assert cap["conservative_qps"] == min(cap["repetitions_qps"]) == record.throughput_samples_per_s > 0
     lengths = server[1]["traffic"]["lengths"]
     assert server[1]["traffic"]["name"] == "real" and lengths["max"] <= 32 and lengths["p50"] < 32
+
+
+def test_server_rows_name_the_traffic_and_take_latency_from_the_conservative_repetition():
+    from bench.report.rows import server_rows
+
+    rows = server_rows(_run_with(served_cell("onnx", [100.0, 80.0, 120.0]), served_cell("onnx", [150.0], "real")))
+    fixed, real = (next(r for r in rows if r["traffic"] == t) for t in ("fixed", "real"))
+    assert fixed["label"] == "onnx (fixed-length)" and real["label"] == "onnx (real lengths)"
+    assert fixed["max_qps"] == 80.0 and fixed["capacity"]["typical_qps"] == 100.0
+    assert fixed["requests"] == 500  # the conservative repetition's requests, not the three pooled
+    assert server_rows(golden_run(with_server=True))[0]["label"] == "full"  # one traffic model: no label
