@@ -225,6 +225,7 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
 
 def _verify_cheapest(runs, run_dirs, rows, qps: float, p99_ms: float, out: Path, console) -> dict:
     """--verify: serve the top feasible row's variant at one replica's share of `qps` here, and print it."""
+    from bench.plan import traffic_label
     from bench.report.plan_terminal import print_verification
     from bench.verify import verify_row
 
@@ -233,7 +234,8 @@ def _verify_cheapest(runs, run_dirs, rows, qps: float, p99_ms: float, out: Path,
         raise BenchError("--verify: no feasible plan to verify")
     i = next(i for i, r in enumerate(runs) if r.run_id == top.run_id)
     per_replica = qps / top.replicas
-    console.print(f"verifying: {top.variant} at {per_replica:.1f} requests/s (one replica's share) ...")
+    console.print(f"verifying: {top.variant} ({traffic_label(top)} traffic) at {per_replica:.1f} requests/s (one "
+                  f"replica's share at its conservative capacity, {top.capacity_rule or 'one repetition'}) ...")
     verification = verify_row(runs[i], run_dirs[i], top, per_replica, p99_ms, out / "logs")
     print_verification(verification, per_replica, p99_ms, console)
     return verification

@@ -207,6 +207,23 @@ class Server(Strict):
     relative_tolerance: float = Field(0.08, gt=0, lt=1)  # bisection stops when the bracket is this tight
     max_probes: PosInt = 7
     seed: int = 0
+    # independent peak searches per cell, each in a fresh process, spread over the run in rounds as the
+    # offline processes are; the plan uses the lowest (bench/server.py capacity_summary)
+    repetitions: PosInt = 3
+    # fixed: every request padded to slo.seq_len; real: each request a real text at its own length
+    # (truncated at slo.seq_len), each batch padded to its longest request. One cell per model.
+    traffic: list[Literal["fixed", "real"]] = Field(["fixed"], min_length=1)
+    # the real traffic's requests: a file of texts, or of token lengths, one per line (relative to the
+    # suite file); None: the test split's texts
+    traffic_file: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _traffic(self):
+        if len(set(self.traffic)) != len(self.traffic):
+            raise ValueError(f"traffic {self.traffic}: name each traffic model once")
+        if self.traffic_file is not None and "real" not in self.traffic:
+            raise ValueError("traffic_file is the real traffic's requests: add \"real\" to traffic")
+        return self
 
 
 class Gate(Strict):

@@ -72,6 +72,7 @@ def stored_cell_job(run: RunRecord, run_dir: Path, cell: CellRecord, **changes) 
     suite, profile = Suite.model_validate(run.suite), Profile.model_validate(run.profile)
     variant = next(v for v in suite.variants if v.name == cell.variant)
     paths = JobPaths(Path(run_dir), tuple(run.data["label_names"]), cell.settings["threads"])
-    planned = PlannedCell(cell.scenario, cell.batch_size, cell.seq_len if cell.batch_size is not None else None)
+    planned = PlannedCell(cell.scenario, cell.batch_size, cell.seq_len if cell.batch_size is not None else None,
+                          (cell.settings or {}).get("traffic"))
     job = cell_job(suite, profile, variant, planned, Path(run.builds[cell.variant]["artifact_dir"]), paths)
     return dataclasses.replace(job, runtime=cell.runtime, **changes)

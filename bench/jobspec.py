@@ -99,6 +99,9 @@ class ServerSettings:
     relative_tolerance: float = 0.08
     max_probes: int = 7
     seed: int = 0
+    repetitions: int = 3
+    traffic: tuple[str, ...] = ("fixed",)
+    traffic_file: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> ServerSettings:
@@ -109,10 +112,14 @@ class ServerSettings:
 @dataclass(frozen=True)
 class ServerJob(CellJob):
     kind: ClassVar[str] = "server"
-    settings_kept: ClassVar[tuple[str, ...]] = ("server",)
+    settings_kept: ClassVar[tuple[str, ...]] = ("server", "traffic")
     seq_len: int = 128
     slo_p99_ms: float = 100.0
     server: ServerSettings = ServerSettings()
+    traffic: str = "fixed"  # this cell's traffic model (bench/traffic.py): fixed | real
+    # real traffic from server.traffic_file: its texts, or its token lengths (None: the test split's texts)
+    traffic_texts: tuple[str, ...] | None = None
+    traffic_lengths: tuple[int, ...] | None = None
     fixed_qps: float | None = None  # one probe at this load instead of the bisection (`bench plan --verify`)
 
 

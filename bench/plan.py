@@ -27,6 +27,8 @@ from bench.report.labels import (
     same_hardware,
 )
 from bench.report.quality import LABELS, primary_metric, quality_by_variant, quality_floor, value
+from bench.server import capacity_summary, repetition_sweeps
+from bench.traffic import LABELS as TRAFFIC_LABELS
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,15 @@ class PlanRow:
     measured_on: str | None = None  # the machine the run measured (labels.machine_description)
     pricing_label: str | None = None  # "measured on X, priced as Y" where the profile is other hardware
     quality_metric: str = "accuracy"  # config.METRICS name
+    traffic: str = "fixed"  # the server cell's traffic model (bench/traffic.py): fixed-length or real
+    # the capacity is the conservative figure (capacity_rule, e.g. "lowest of 3 repetitions") of the
+    # repetitions' capacities at the plan's p99; the typical one (typical_rule) and its replicas beside it
+    capacity_rule: str | None = None
+    typical_capacity_qps: float | None = None
+    typical_rule: str | None = None
+    replicas_at_typical: int | None = None
+    repetitions_qps: tuple[float | None, ...] = ()
+    cell_id: str | None = None
 
     @property
     def priced(self) -> bool:
@@ -76,9 +87,11 @@ def refuse_mixed_hardware(runs: list[RunRecord], sources: list[str] | None = Non
 
 
 def _sort_key(r: PlanRow) -> tuple:
-    """Feasible first; priced rows cheapest first, then rows without a price by fewest replicas."""
+    """Feasible first; priced rows cheapest first, then rows without a price by fewest replicas; on a tie,
+    the fixed-length traffic (the heavier) first."""
     better_first = -(r.quality or 0) if METRICS[r.quality_metric][0] == HIGHER else (r.quality or 0)
-    return (not r.feasible, not r.priced, r.monthly_usd or 0.0, r.replicas or math.inf, better_first, r.variant)
+    return (not r.feasible, not r.priced, r.monthly_usd or 0.0, r.replicas or math.inf, better_first, r.variant,
+            r.traffic != "fixed")
 
 
 def capacity_at(server: dict, p99_ms: float) -> tuple[float, dict, dict] | None:
@@ -105,55 +118,70 @@ def monthly_usd(replicas: int, price_usd_per_hour: float, hours_per_month: float
 
 def make_plan(runs: list[RunRecord], qps: float, p99_ms: float, *, headroom: float = 0.0,
               hours_per_month: float = 730.0, sources: list[str] | None = None) -> list[PlanRow]:
-    """Every (profile, variant) with a server-scenario result; feasible plans first, cheapest first.
-    Raises ValueError on bad numbers, BenchError on runs of one profile from different hardware."""
+    """Every (profile, variant, traffic model) with a server-scenario result; feasible plans first,
+    cheapest first, each sized on its conservative capacity. Raises ValueError on bad numbers,
+    BenchError on runs of one profile from different hardware."""
     if qps <= 0 or p99_ms <= 0 or not 0 <= headroom < 1 or hours_per_month <= 0:
         raise ValueError("need qps > 0, p99_ms > 0, 0 <= headroom < 1 and hours_per_month > 0")
     refuse_mixed_hardware(runs, sources)
-    rows = []
-    for run in runs:
-        prof = run.profile
-        quality = quality_by_variant(run)
-        metric = primary_metric(run)
-        floor, _ = quality_floor(run)
-        for cell in run.cells:
-            if cell.scenario != "server":
-                continue
-            q = value(quality.get(cell.variant), metric.name) if cell.variant in quality else None
-            base = dict(profile=prof["name"], instance=prof["instance"], price_usd_per_hour=prof["price_usd_per_hour"],
-                        variant=cell.variant, run_id=run.run_id, quality=q, quality_metric=metric.name,
-                        quality_floor=floor.threshold if floor else None,
-                        capacity_qps=None, max_batch_size=None, max_queue_delay_ms=None, p99_upper_ms_at_capacity=None,
-                        replicas=None, monthly_usd=None, usd_per_million=None, utilization=None, feasible=False,
-                        measured_on=measured_on(run), pricing_label=pricing_label(run))
-            if cell.status != "ok":
-                rows.append(PlanRow(**base, why_not=f"server scenario {cell.status}: {cell.reason}"))
-                continue
-            if floor is None or q is None or math.isnan(q):
-                rows.append(PlanRow(**base, why_not=f"no {metric.label} to judge against the floor"))
-                continue
-            if not floor.meets(q):
-                rows.append(PlanRow(**base, why_not=floor.misses(q)))
-                continue
-            cap = capacity_at(cell.server, p99_ms)
-            if cap is None:
-                rows.append(PlanRow(**base, why_not=_why_no_capacity(cell.server, p99_ms)))
-                continue
-            capacity, setting, probe = cap
-            replicas = replicas_for(qps, capacity, headroom)
-            price = prof["price_usd_per_hour"]
-            monthly = monthly_usd(replicas, price, hours_per_month) if price is not None else None
-            # the replicas' hourly price over the traffic served (monthly $ / requests per month, the hours cancel)
-            per_million = usd_per_million(replicas * price, qps) if price is not None else None
-            rows.append(PlanRow(**{**base, "capacity_qps": capacity, "max_batch_size": setting["max_batch_size"],
-                                   "max_queue_delay_ms": setting["max_queue_delay_ms"],
-                                   "p99_upper_ms_at_capacity": probe["p99_upper_ms"], "replicas": replicas,
-                                   "monthly_usd": monthly, "usd_per_million": per_million,
-                                   "utilization": qps / (replicas * capacity), "feasible": True}))
-    return sorted(rows, key=_sort_key)
+    demand = (qps, p99_ms, headroom, hours_per_month)
+    return sorted((_row(run, cell, demand) for run in runs for cell in run.cells if cell.scenario == "server"),
+                  key=_sort_key)
 
 
-def _why_no_capacity(server: dict, p99_ms: float) -> str:
+def _base(run: RunRecord, cell) -> dict:
+    prof, metric = run.profile, primary_metric(run)
+    floor, _ = quality_floor(run)
+    quality = quality_by_variant(run)
+    q = value(quality.get(cell.variant), metric.name) if cell.variant in quality else None
+    return dict(profile=prof["name"], instance=prof["instance"], price_usd_per_hour=prof["price_usd_per_hour"],
+                variant=cell.variant, run_id=run.run_id, quality=q, quality_metric=metric.name,
+                quality_floor=floor.threshold if floor else None, capacity_qps=None, max_batch_size=None,
+                max_queue_delay_ms=None, p99_upper_ms_at_capacity=None, replicas=None, monthly_usd=None,
+                usd_per_million=None, utilization=None, feasible=False, measured_on=measured_on(run),
+                pricing_label=pricing_label(run), cell_id=cell.cell_id,
+                traffic=((cell.server or {}).get("traffic") or {}).get("name", "fixed"))
+
+
+def _row(run: RunRecord, cell, demand: tuple) -> PlanRow:
+    """One server cell's plan row: not planned (why), or replicas sized on its conservative capacity."""
+    base = _base(run, cell)
+    floor, _ = quality_floor(run)
+    q, metric = base["quality"], primary_metric(run)
+    if cell.status != "ok":
+        return PlanRow(**base, why_not=f"server scenario {cell.status}: {cell.reason}")
+    if floor is None or q is None or math.isnan(q):
+        return PlanRow(**base, why_not=f"no {metric.label} to judge against the floor")
+    if not floor.meets(q):
+        return PlanRow(**base, why_not=floor.misses(q))
+    qps, p99_ms, headroom, hours = demand
+    caps = [capacity_at(sweep, p99_ms) for sweep in repetition_sweeps(cell.server)]
+    summary = capacity_summary([c[0] if c else None for c in caps])
+    base.update(capacity_rule=summary["conservative_rule"], typical_rule=summary["typical_rule"],
+                typical_capacity_qps=summary["typical_qps"], repetitions_qps=tuple(summary["repetitions_qps"]))
+    if summary["conservative_qps"] is None:
+        return PlanRow(**base, why_not=_why_no_capacity(cell.server, p99_ms, caps))
+    capacity, setting, probe = min((c for c in caps if c), key=lambda c: c[0])
+    replicas = replicas_for(qps, capacity, headroom)
+    price = base["price_usd_per_hour"]
+    return PlanRow(**{**base, "capacity_qps": capacity, "max_batch_size": setting["max_batch_size"],
+                      "max_queue_delay_ms": setting["max_queue_delay_ms"],
+                      "p99_upper_ms_at_capacity": probe["p99_upper_ms"], "replicas": replicas,
+                      "replicas_at_typical": replicas_for(qps, summary["typical_qps"], headroom),
+                      "monthly_usd": replicas * price * hours if price is not None else None,
+                      # the replicas' hourly price over the traffic served (monthly $ / requests per month)
+                      "usd_per_million": usd_per_million(replicas * price, qps) if price is not None else None,
+                      "utilization": qps / (replicas * capacity), "feasible": True})
+
+
+
+
+def _why_no_capacity(server: dict, p99_ms: float, caps: list | None = None) -> str:
+    if caps and any(caps):
+        missing = [i for i, c in enumerate(caps, 1) if c is None]
+        return (f"repetition {', '.join(map(str, missing))} of {len(caps)} found no measured load within p99 "
+                f"{p99_ms:g} ms (the others: {', '.join(f'{c[0]:.1f}' for c in caps if c)} QPS), so there is no "
+                "conservative capacity")
     probes = [p for s in server.get("settings", []) for p in s["probes"]]
     if not probes:
         return "no server-scenario probes"
@@ -161,6 +189,33 @@ def _why_no_capacity(server: dict, p99_ms: float) -> str:
     seen = lowest["p99_upper_ms"] if lowest["p99_upper_ms"] is not None else lowest["p99_ms"]
     return (f"no measured load meets p99 {p99_ms:g} ms: at the lowest probed load, {lowest['offered_qps']:.1f} QPS, "
             f"the p99 was {seen:.1f} ms" + ("" if lowest["p99_upper_ms"] is not None else " (probe stopped early)"))
+
+
+def traffic_label(row: PlanRow) -> str:
+    return TRAFFIC_LABELS.get(row.traffic, row.traffic)
+
+
+def named(row: PlanRow, rows: list[PlanRow]) -> str:
+    """The variant, with its traffic model where the rows have more than one, or it is not the fixed-length
+    one: "int8 (fixed-length)", "int8 (real lengths)"; plain "int8" in a plan of fixed-length cells only."""
+    if row.traffic == "fixed" and all(r.traffic == "fixed" for r in rows):
+        return row.variant
+    return f"{row.variant} ({traffic_label(row)})"
+
+
+def replicas_text(row: PlanRow) -> str:
+    """"2" or, where the typical capacity needs fewer, "2 (1 at typical)"."""
+    if row.replicas_at_typical is None or row.replicas_at_typical == row.replicas:
+        return str(row.replicas)
+    return f"{row.replicas} ({row.replicas_at_typical} at typical)"
+
+
+def capacity_text(row: PlanRow) -> str:
+    """"412.0" (one repetition) or "412.0 (lowest of 3 repetitions; typical 455.1)"."""
+    if len(row.repetitions_qps) < 2:
+        return f"{row.capacity_qps:.1f}"
+    typical = "-" if row.typical_capacity_qps is None else f"{row.typical_capacity_qps:.1f}"
+    return f"{row.capacity_qps:.1f} ({row.capacity_rule}; typical {typical})"
 
 
 def quality_header(rows: list[PlanRow]) -> str:
@@ -175,22 +230,26 @@ def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: floa
     lines = [f"# Capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms", "",
              f"Headroom {headroom:.0%}, {hours_per_month:g} hours per month. Capacity per replica is the highest "
              "offered load that the server scenario measured with its p99 upper bound (99% confidence) within the "
-             "target; nothing is extrapolated to hardware that was not measured.", ""]
+             "target; nothing is extrapolated to hardware that was not measured. Where a cell was measured in several "
+             "independent repetitions (fresh processes), the plan is sized on the conservative capacity (the lowest "
+             "repetition) and shows the replicas the typical capacity (their median) would need beside it. Fixed-length "
+             "traffic pads every request to the suite's slo.seq_len; real lengths pad each batch to its longest request.", ""]
     labels = sorted({r.pricing_label for r in rows if r.pricing_label})
     lines += [f"> **Warning: {label}**; its dollar figures apply that machine's speed to another instance's price."
               for label in labels] + ([""] if labels else [])
-    lines += [f"| # | profile | variant | {quality_header(rows)} | QPS per replica | batching | replicas | utilization | USD per month | USD per 1M |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| # | profile | variant | {quality_header(rows)} | QPS per replica | batching | replicas | utilization | "
+              "USD per month | USD per 1M |", "|---|---|---|---|---|---|---|---|---|---|"]
     feasible = [r for r in rows if r.feasible]
     for i, r in enumerate(feasible, 1):
         price = f"${r.price_usd_per_hour}/h" if r.priced else NO_PRICE
         label = f"; **{r.pricing_label}**" if r.pricing_label else ""
-        lines.append(f"| {i} | {r.profile} ({r.instance}, {price}{label}) | {r.variant} | {r.quality:.4f} | "
-                     f"{r.capacity_qps:.1f} | max {r.max_batch_size}, {r.max_queue_delay_ms:g} ms | {r.replicas} | "
-                     f"{r.utilization:.0%} | {money(r, 'monthly_usd', ',.2f')} | {money(r, 'usd_per_million', '.4f')} |")
+        lines.append(f"| {i} | {r.profile} ({r.instance}, {price}{label}) | {named(r, rows)} | "
+                     f"{r.quality:.4f} | {capacity_text(r)} | max {r.max_batch_size}, {r.max_queue_delay_ms:g} ms | "
+                     f"{replicas_text(r)} | {r.utilization:.0%} | {money(r, 'monthly_usd', ',.2f')} | "
+                     f"{money(r, 'usd_per_million', '.4f')} |")
     if not feasible:
         lines.append("| - | no measured cell can serve this | | | | | | | | |")
     others = [r for r in rows if not r.feasible]
     if others:
-        lines += ["", "Not planned:", ""] + [f"- {r.profile} / {r.variant}: {r.why_not}" for r in others]
+        lines += ["", "Not planned:", ""] + [f"- {r.profile} / {named(r, rows)}: {r.why_not}" for r in others]
     return "\n".join(lines) + "\n"

@@ -42,6 +42,14 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     order they ran) and environment["cluster"]["nodes"] lists the profile's nodes at the start;
 #     environment["cluster"]["fanout_run_ids"] names the run directories of every profile of the fan-out
 #     (beside this one) and ["artifact_store"] the URI the artifacts went through (None: Ray's object store).
+#     (2026-11-30, same version, issue #20) A server cell is `settings["processes"]` independent peak
+#     searches (server.repetitions): `server["repetitions"]` keeps each one's sweep ({"repetition", "settings",
+#     "best"}), `server["capacity"]` has repetitions_qps, conservative_qps (the lowest; the cell's throughput
+#     and cost), typical_qps (the median), their rules and the count, and `server["conservative_repetition"]`
+#     names the repetition whose settings and best stand at the top of `server`. `server["traffic"]` names
+#     the traffic model (fixed | real), describes it and gives the requests' token lengths (p50, p99, max);
+#     a real-traffic cell is "<variant>/server-real" and keeps settings["traffic"]. A server cell without
+#     them (before this) is one repetition of fixed-length traffic (bench/server.py capacity_of).
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")
@@ -115,8 +123,13 @@ class CellRecord:
                       "warnings": tuple(d.get("warnings", ()))})
 
 
-def cell_id(variant: str, scenario: str, batch_size: int | None = None, seq_len: int | None = None) -> str:
-    return f"{variant}/{scenario}" if batch_size is None else f"{variant}/{scenario}/bs{batch_size}/seq{seq_len}"
+def cell_id(variant: str, scenario: str, batch_size: int | None = None, seq_len: int | None = None,
+            traffic: str | None = None) -> str:
+    """"<variant>/<scenario>", "<variant>/offline/bs<b>/seq<s>"; a server cell of a traffic model other
+    than fixed-length is "<variant>/server-<traffic>" (e.g. "int8/server-real")."""
+    if batch_size is not None:
+        return f"{variant}/{scenario}/bs{batch_size}/seq{seq_len}"
+    return f"{variant}/{scenario}" + (f"-{traffic}" if traffic not in (None, "fixed") else "")
 
 
 @dataclass(frozen=True)

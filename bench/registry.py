@@ -140,4 +140,18 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[S
     for step_name, params in suite.steps.items():  # a bad step parameter may come from a --set
         _check_step_params(step_name, params, override_source(str(path), overrides or [], ("steps", step_name)))
     check_variants(suite, str(path))
-    return suite, path
+    return with_traffic_file(suite, path), path
+
+
+def with_traffic_file(suite: Suite, path: Path) -> Suite:
+    """The suite with server.traffic_file made absolute (it is relative to the suite file) and checked
+    (bench.traffic.read_traffic_file: ConfigError naming the file and line), so a run refuses a bad file
+    before anything is built and the stored suite finds it again on --resume."""
+    from bench.traffic import read_traffic_file
+
+    name = suite.server.traffic_file
+    if name is None:
+        return suite
+    file = (path.parent / name).resolve()
+    read_traffic_file(file)
+    return suite.model_copy(update={"server": suite.server.model_copy(update={"traffic_file": str(file)})})

@@ -109,7 +109,7 @@ def pooled_latency(processes) -> dict | None:
     latency = _join(views)
     counts = [len(v["samples_ms"]) for v in views]
     latency["summary"]["between_process_cv"] = between_process_cv(latency["samples_ms"], counts)
-    latency.update(process_sample_counts=counts, process_warmup_counts=[len(v["warmup_ms"]) for v in views])
+    latency.update(process_sample_counts=counts, process_warmup_counts=[len(v.get("warmup_ms") or ()) for v in views])
     return latency
 
 

@@ -120,7 +120,8 @@ def _not_built(ctx: RunContext, variant: Variant, outcome: Outcome, todo: list[P
 def _pending(ctx: RunContext, variant: Variant, artifact: Path, manifest: dict, todo: list[PlannedCell]):
     for planned in todo:
         job = jobfactory.cell_job(ctx.suite, ctx.profile, variant, planned, artifact, ctx.paths)
-        yield PendingCell(variant.name, jobfactory.variant_steps(ctx.suite, variant), manifest, *planned, job=job,
+        yield PendingCell(variant.name, jobfactory.variant_steps(ctx.suite, variant), manifest, planned.scenario,
+                          planned.batch_size, planned.seq_len, job=job, traffic=planned.traffic,
                           processes=SCENARIOS[planned.scenario].processes(ctx.suite))
 
 

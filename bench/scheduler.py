@@ -42,10 +42,11 @@ class PendingCell:
     wall_s: float = 0.0
     started_at: str | None = None  # when its first process started (not when it was planned)
     nodes: list[dict] = field(default_factory=list)  # cluster node of each process run so far (Outcome.node)
+    traffic: str | None = None  # the server scenario's traffic model (PlannedCell.traffic)
 
     @property
     def cell_id(self) -> str:
-        return cell_id(self.variant, self.scenario, self.batch_size, self.seq_len)
+        return cell_id(self.variant, self.scenario, self.batch_size, self.seq_len, self.traffic)
 
     @property
     def log_name(self) -> str:

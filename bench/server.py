@@ -122,3 +122,37 @@ def find_peak_qps(probe: Callable[[float], Probe], upper_qps: float, *, relative
 def queries_for(rate_qps: float, min_queries: int, min_duration_s: float) -> int:
     return max(min_queries, math.ceil(rate_qps * min_duration_s))
 
+
+
+def capacity_summary(repetitions_qps: list[float | None]) -> dict:
+    """A cell's capacity from independent peak searches (one per fresh process): each repetition's highest
+    passing QPS (None: no load passed), the conservative figure (the lowest; None where any repetition
+    found no passing load) and the typical one (the median of those that passed).
+
+    Why the lowest: the peak moves by 20-40% between processes on a shared machine (issue #20: int8 643.9
+    then 436.8 QPS minutes apart), and a plan sized on a figure the next process may not reach under-
+    provisions. With n repetitions, the chance that a new process falls below the lowest of them is
+    1 / (n + 1) if the repetitions are exchangeable (order statistics), 25% at n = 3: the conservative
+    figure is a floor seen, not a guarantee; more repetitions lower that chance."""
+    n = len(repetitions_qps)
+    passed = [q for q in repetitions_qps if q is not None]
+    return {"repetitions_qps": list(repetitions_qps),
+            "conservative_qps": min(passed) if passed and len(passed) == n else None,
+            "typical_qps": float(np.median(passed)) if passed else None,
+            "conservative_rule": f"lowest of {n} repetition{'s' if n != 1 else ''}",
+            "typical_rule": f"median of {n} repetition{'s' if n != 1 else ''}" if len(passed) == n else
+                            f"median of the {len(passed)} of {n} repetitions that found a passing load",
+            "repetitions": n}
+
+
+def capacity_of(server: dict) -> dict:
+    """A server record's capacity (capacity_summary's dict): as stored, or, for a record from before
+    repetitions (one process, no `capacity`), derived from its single best (repetitions 1)."""
+    if server.get("capacity"):
+        return server["capacity"]
+    return capacity_summary([(server.get("best") or {}).get("max_qps")])
+
+
+def repetition_sweeps(server: dict) -> list[dict]:
+    """Each repetition's sweep ({"settings": [...], "best": ...}); a record from before repetitions is one."""
+    return list(server.get("repetitions") or [server])

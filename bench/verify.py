@@ -8,8 +8,9 @@ from bench.record import RunRecord
 
 
 def verify_row(run: RunRecord, run_dir, row: PlanRow, qps_per_replica: float, p99_ms: float, log_dir) -> dict:
-    """Serve `row`'s variant at the per-replica load the plan assumes, in a fresh worker on this machine,
-    and say whether its p99 per request (and its 99%-confidence bound) is within `p99_ms`."""
+    """Serve `row`'s variant (its traffic model too) at the per-replica load the plan assumes, in a fresh
+    worker on this machine, and say whether its p99 per request (and its 99%-confidence bound) is within
+    `p99_ms`. The plan sized `row` on its conservative capacity, so this checks that one."""
     from pathlib import Path
 
     from bench import launcher
@@ -26,10 +27,10 @@ def verify_row(run: RunRecord, run_dir, row: PlanRow, qps_per_replica: float, p9
     settings = ServerSettings.from_dict({**suite.server.model_dump(), "max_batch_sizes": [row.max_batch_size],
                                          "max_queue_delay_ms": [row.max_queue_delay_ms],
                                          "min_queries": max(2000, suite.server.min_queries)})
-    job = stored_cell_job(run, Path(run_dir), run.cell(f"{row.variant}/server"), seed=suite.task.seed + 1,
+    job = stored_cell_job(run, Path(run_dir), run.cell(row.cell_id or f"{row.variant}/server"), seed=suite.task.seed + 1,
                           slo_p99_ms=p99_ms, server=settings, fixed_qps=qps_per_replica)
     Path(log_dir).mkdir(parents=True, exist_ok=True)
-    outcome = launcher.run_job(job, Path(log_dir) / f"verify-{row.variant}.log", suite.measure.cell_timeout_s)
+    outcome = launcher.run_job(job, Path(log_dir) / f"verify-{row.variant}{'' if row.traffic == 'fixed' else '-' + row.traffic}.log", suite.measure.cell_timeout_s)
     if outcome.status != "ok":
         return {"status": outcome.status, "reason": outcome.reason}
     probe = outcome.result.server["settings"][0]["probes"][0]

@@ -16,7 +16,7 @@ from tests.conftest import EarlyRun, early_run
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_OFFLINE = ("latency", "throughput_samples_per_s", "memory", "cost", "model", "settings")
 VARIANTS = ("full", "onnx", "int8", "lora", "distilled+int8", "tensorrt-fp16")
-SERVED = {"int8/server", "tensorrt-fp16/server"}
+SERVED = {f"{v}/server{t}" for v in ("int8", "tensorrt-fp16") for t in ("", "-real")}
 MANIFEST_KEYS = ("step", "key", "parent", "chain", "params", "parameters", "size_on_disk_bytes", "build_wall_s", "files")
 
 
@@ -82,6 +82,9 @@ def test_every_record_has_the_required_fields(smoke_run):
             probes = [p for s in c["server"]["settings"] for p in s["probes"]]
             assert any(p["passed"] for p in probes) and all(p["queries"] >= 459 for p in probes)
             assert len(c["latency"]["samples_ms"]) >= 459 and c["cost"]["usd_per_million"] > 0
+            traffic = c["server"]["traffic"]
+            assert traffic["name"] == ("real" if c["cell_id"].endswith("-real") else "fixed")
+            assert traffic["lengths"]["max"] <= 16 and c["server"]["capacity"]["repetitions"] == 1
         elif c["scenario"] == "offline":
             for key in REQUIRED_OFFLINE:
                 assert c[key], (c["cell_id"], key)
@@ -117,7 +120,8 @@ def test_plan_from_the_run_and_its_verification(smoke_run, tmp_path):
     _, out, _, env = smoke_run
     run_dir = run_dir_of(out)
     run = json.loads((run_dir / "run.json").read_text())
-    capacity = next(c for c in run["cells"] if c["cell_id"] == "int8/server")["server"]["best"]["max_qps"]
+    # the larger of int8's two traffic models: every row then needs at least 3 replicas for 2.5x it
+    capacity = max(c["server"]["best"]["max_qps"] for c in run["cells"] if c["cell_id"].startswith("int8/server"))
     done = subprocess.run([sys.executable, "-m", "bench", "plan", str(run_dir), "--qps", str(round(2.5 * capacity)),
                            "--p99-ms", "1000", "--headroom", "0.3", "--out", str(tmp_path), "--verify"],
                           capture_output=True, text=True, timeout=300, env=env)

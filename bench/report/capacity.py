@@ -10,8 +10,9 @@ capacity is `server["best"]["max_qps"]`.
 
 from __future__ import annotations
 
+from bench.traffic import LABELS as TRAFFIC_LABELS
+
 FIXED_TRAFFIC = {"name": "fixed", "description": "every request padded to slo.seq_len", "lengths": None}
-TRAFFIC_LABELS = {"fixed": "fixed-length", "real": "real"}  # "<label> traffic"
 
 
 def traffic_of(cell) -> dict:

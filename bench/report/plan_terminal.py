@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.plan import PlanRow, quality_header
+from bench.plan import PlanRow, capacity_text, named, quality_header, replicas_text
 from bench.report.labels import money
 
 COLUMNS = ("profile", "variant", "quality", "QPS/replica", "replicas", "util.", "USD/month", "USD/1M", "note")
@@ -16,18 +16,19 @@ COLUMNS = ("profile", "variant", "quality", "QPS/replica", "replicas", "util.", 
 def print_plan(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, console: Console) -> None:
     """The plan table, cheapest first (rows without a price by replicas); a warning line per run measured
     on other hardware than its profile stands for."""
-    table = Table(title=f"capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms (headroom {headroom:.0%}, cheapest first)")
+    table = Table(title=f"capacity plan: {qps:g} requests/s at p99 {p99_ms:g} ms (headroom {headroom:.0%}, cheapest "
+                        "first; replicas for the conservative capacity, the lowest repetition)")
     for h in COLUMNS:
         h = quality_header(rows) if h == "quality" else h
         table.add_column(h, justify="left" if h in ("profile", "variant", "note") else "right")
     for r in rows:
         if r.feasible:
-            table.add_row(r.profile, r.variant, f"{r.quality:.4f}", f"{r.capacity_qps:.1f}", str(r.replicas),
+            table.add_row(r.profile, named(r, rows), f"{r.quality:.4f}", capacity_text(r), replicas_text(r),
                           f"{r.utilization:.0%}", money(r, "monthly_usd", ",.2f"), money(r, "usd_per_million", ".4f"),
                           r.pricing_label or "")
         else:
-            table.add_row(r.profile, r.variant, "-" if r.quality is None else f"{r.quality:.4f}", "-", "-", "-", "-", "-",
-                          r.why_not, style="dim")
+            table.add_row(r.profile, named(r, rows), "-" if r.quality is None else f"{r.quality:.4f}", "-", "-",
+                          "-", "-", "-", r.why_not, style="dim")
     console.print(table)
     if not any(r.feasible for r in rows):
         console.print(no_plan_line(qps, p99_ms), soft_wrap=True)

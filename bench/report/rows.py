@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from bench.record import RunRecord
-from bench.report.capacity import capacity_of, traffic_label
+from bench.report.capacity import capacity_of, traffic_label, traffic_of
 from bench.report.labels import has_price, measured_and_priced, replica_name
 from bench.report.pareto import pareto_front
 from bench.report.quality import (
@@ -205,6 +205,13 @@ def recommendation_text(rec: dict, run: RunRecord) -> str:
             + undecided_text(rec, run))
 
 
+def _samples_at_capacity(cell) -> list[float]:
+    """The request latencies at the cell's capacity: those of the repetition that set the conservative
+    figure (pooling repetitions would mix loads), or the cell's one process."""
+    k = (cell.server or {}).get("conservative_repetition")
+    return list(cell.processes[k - 1].samples_ms) if k else cell.latency["samples_ms"]
+
+
 def server_rows(run: RunRecord) -> list[dict]:
     """One row per server-scenario cell: the highest QPS within the SLO, its batching and its latency,
     `quality` the variant's primary metric (`priced` False and usd_per_million None where the profile has no price)."""
@@ -212,13 +219,14 @@ def server_rows(run: RunRecord) -> list[dict]:
     metric = primary_metric(run)
     priced = has_price(run.profile)
     out = []
-    for c in run.cells:
-        if c.scenario != "server":
-            continue
+    served = [c for c in run.cells if c.scenario == "server"]
+    several = len({traffic_of(c)["name"] for c in served}) > 1
+    for c in served:
         q = quality.get(c.variant) or {}
         row = {"variant": c.variant, "cell_id": c.cell_id, "runtime": c.runtime, "status": c.status, "reason": c.reason,
                "quality": value(q, metric.name), "max_qps": None, "probes": [], "priced": priced,
-               "traffic": traffic_label(c), "capacity": capacity_of(c)}
+               "traffic": traffic_label(c), "capacity": capacity_of(c),
+               "label": f"{c.variant} ({traffic_label(c)})" if several else c.variant}
         if c.status == "ok":
             best = c.server["best"]
             row["probes"] = [{**p, "max_batch_size": s["max_batch_size"], "max_queue_delay_ms": s["max_queue_delay_ms"]}
@@ -226,7 +234,7 @@ def server_rows(run: RunRecord) -> list[dict]:
             if best is None:
                 row["reason"] = "no probed load met the SLO"
             else:
-                s = summarize_ms(c.latency["samples_ms"])
+                s = summarize_ms(_samples_at_capacity(c))
                 probe = max((p for p in row["probes"] if p["passed"] and p["max_batch_size"] == best["max_batch_size"]
                              and p["max_queue_delay_ms"] == best["max_queue_delay_ms"]), key=lambda p: p["offered_qps"])
                 row.update(max_qps=best["max_qps"], max_batch_size=best["max_batch_size"],

@@ -52,6 +52,14 @@ def print_summary(run_dir: Path, console: Console) -> None:
         console.print(view["rec_load_text"].replace("**", ""))
 
 
+def _capacity(row: dict) -> str:
+    """"436.8" or, over several repetitions, "436.8 (lowest of 3; median 600.1)": the conservative figure first."""
+    cap = row.get("capacity") or {}
+    if (cap.get("repetitions") or 1) < 2 or cap.get("typical_qps") is None:
+        return f"{row['max_qps']:.1f}"
+    return f"{row['max_qps']:.1f} (lowest of {cap['repetitions']}; median {cap['typical_qps']:.1f})"
+
+
 def print_servers(view: dict, console: Console) -> None:
     if not view["servers"]:
         return
@@ -62,11 +70,11 @@ def print_servers(view: dict, console: Console) -> None:
         table.add_column(h, justify="left" if h in ("variant", "batching") else "right")
     for r in sorted(view["servers"], key=lambda r: -(r["max_qps"] or 0)):
         if r["max_qps"]:
-            table.add_row(r["variant"], fmt(metric.name, r["quality"]), f"{r['max_qps']:.1f}",
+            table.add_row(r.get("label", r["variant"]), fmt(metric.name, r["quality"]), _capacity(r),
                           f"max {r['max_batch_size']}, {r['max_queue_delay_ms']:g} ms", f"{r['p50_ms']:.1f}",
                           f"{r['p99_ms']:.1f}", f"{r['p99_upper_ms']:.1f}", cell(r, "usd_per_million"))
         else:
-            table.add_row(r["variant"], fmt(metric.name, r["quality"]), "-", r["reason"] or r["status"], "", "", "", "",
+            table.add_row(r.get("label", r["variant"]), fmt(metric.name, r["quality"]), "-", r["reason"] or r["status"], "", "", "", "",
                           style="dim")
     console.print(table)
 

@@ -22,11 +22,13 @@ Progress = Callable[[str, int, int], None]  # (text, done, total), sent to the p
 
 
 class PlannedCell(NamedTuple):
-    """A cell to measure, before it is measured: (scenario, batch size, sequence length)."""
+    """A cell to measure, before it is measured: (scenario, batch size, sequence length, traffic model:
+    the server scenario's, None elsewhere)."""
 
     scenario: str
     batch_size: int | None = None
     seq_len: int | None = None
+    traffic: str | None = None
 
 
 @dataclass(frozen=True)

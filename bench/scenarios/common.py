@@ -67,3 +67,16 @@ def cpu_isolation(policy: str, load) -> dict:
     from bench.cpuload import check_cpu_isolation
 
     return {**load.to_dict(), "warning": check_cpu_isolation(policy, load)}
+
+
+def max_memory(results) -> dict:
+    """Each numeric memory figure of several processes (ProcessResults) at the largest any reached;
+    others as the first process had them."""
+    memory: dict = {}
+    for r in results:
+        for k, v in (r.memory or {}).items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                memory[k] = max(memory.get(k, v), v)
+            else:
+                memory.setdefault(k, v)
+    return memory

@@ -14,6 +14,7 @@ from bench.cost import throughput_samples_per_s, usd_per_million_text
 from bench.jobspec import OfflineJob, StopRule
 from bench.results import ProcessResult, pooled_latency
 from bench.scenarios.base import PlannedCell, Scenario, register_scenario
+from bench.scenarios.common import max_memory
 from bench.stats import HIGH_CV
 
 N_BATCHES = 8  # distinct real batches, cycled, prepared before timing starts
@@ -151,18 +152,6 @@ def run(job: OfflineJob, progress) -> ProcessResult:
         memory={**host_memory(), "peak_rss_after_load_mib": peak_rss_after_load, **cuda_memory(gpu)})
 
 
-def _max_memory(results: list[ProcessResult]) -> dict:
-    """Each numeric memory figure at the largest any process reached; others as the first process had them."""
-    memory: dict = {}
-    for r in results:
-        for k, v in (r.memory or {}).items():
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                memory[k] = max(memory.get(k, v), v)
-            else:
-                memory.setdefault(k, v)
-    return memory
-
-
 def _summed_energy(parts: list[dict | None], price_usd_per_kwh) -> dict | None:
     from bench.gpu import summarize_energy
 
@@ -187,7 +176,7 @@ def pool(results: list[ProcessResult], job: OfflineJob) -> dict:
     isolation = None
     if any(r.isolation for r in results):
         isolation = {"policy": (results[0].isolation or {}).get("policy"), "processes": [r.isolation for r in results]}
-    return {**out, "memory": _max_memory(results), "isolation": isolation,
+    return {**out, "memory": max_memory(results), "isolation": isolation,
             "energy": _summed_energy([r.energy for r in results], job.price_usd_per_kwh)}
 
 

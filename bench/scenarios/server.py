@@ -1,33 +1,58 @@
 """Server scenario: Poisson arrivals against a dynamic batcher; for each batching setting, the highest
 QPS whose p99 per request is within the SLO (bench/server.py); or, with `fixed_qps`, one probe at that
-load. One cell per variant named in `server.variants`."""
+load. One cell per variant named in `server.variants` and traffic model in `server.traffic`
+(bench/traffic.py: `<variant>/server` fixed-length, `<variant>/server-real` real lengths), each
+measured in `server.repetitions` fresh processes: independent peak searches, pooled into the cell's
+capacity (the lowest, planned with, and the median; bench/server.py capacity_summary)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from bench.cost import throughput_samples_per_s, usd_per_million_text
 from bench.jobspec import ServerJob, ServerSettings, StopRule
 from bench.results import ProcessResult
-from bench.scenarios.base import PlannedCell, Scenario, register_scenario, single_process
+from bench.scenarios.base import PlannedCell, Scenario, register_scenario
+from bench.scenarios.common import max_memory
+from bench.server import capacity_of
+from bench.traffic import FIXED, REAL
 
-POOL_TEXTS = 512  # distinct test texts the requests cycle through
+POOL_TEXTS = 512  # distinct test texts the fixed-length requests cycle through
+POOL_REAL = 2048  # distinct requests of real traffic (more: their lengths are the point), evenly sampled
 # the service time of a full batch, once warm: a short fixed rule (it only sets the bisection's upper bound)
 SERVICE_RULE = StopRule(warmup_iterations=3, min_iterations=5, min_duration_s=0.0, max_duration_s=20.0,
                         max_warmup_s=10.0)
+HIGH_SPREAD = 0.15  # repetitions whose lowest is this far below their median get a cell warning
 
 
 def plan_cells(suite, variant) -> list[PlannedCell]:
-    return [PlannedCell("server")] if variant.name in suite.server_variants() else []
+    if variant.name not in suite.server_variants():
+        return []
+    return [PlannedCell("server", traffic=t) for t in suite.server.traffic]
+
+
+def _sample(items, n: int) -> tuple | None:
+    """Up to n items, evenly spaced over the whole list (a file's lengths are not front-loaded)."""
+    return None if items is None else tuple(items[::max(1, len(items) // n)][:n])
 
 
 def make_job(suite, cell: PlannedCell, common: dict) -> ServerJob:
+    from bench.traffic import read_traffic_file
+
+    traffic = cell.traffic or FIXED
+    texts = lengths = None
+    if traffic == REAL and suite.server.traffic_file:
+        file = read_traffic_file(Path(suite.server.traffic_file))
+        texts, lengths = _sample(file.texts, POOL_REAL), _sample(file.lengths, POOL_REAL)
     return ServerJob(**common, seq_len=suite.slo.seq_len, slo_p99_ms=suite.slo.p99_ms,
-                     server=ServerSettings.from_dict(suite.server.model_dump()))
+                     server=ServerSettings.from_dict(suite.server.model_dump()), traffic=traffic,
+                     traffic_texts=texts, traffic_lengths=lengths)
 
 
 class _Batches:
-    """Requests as rows of one tokenized pool, cycled; `run(first, count)` serves a batch of them."""
+    """Fixed-length requests: rows of one tokenized pool padded to seq_len, cycled; `run(first, count)`
+    serves requests first .. first+count-1 as one (count, seq_len) batch."""
 
     def __init__(self, session, texts: list[str], tokenizer, seq_len: int, pairs: list[str] | None = None):
         import numpy as np
@@ -37,10 +62,72 @@ class _Batches:
         self.session, self.n, self.np = session, len(texts), np
         self.pool = dict(tokenize(tokenizer, texts, pairs, padding="max_length", truncation=True, max_length=seq_len,
                                   return_tensors="np"))
+        self.lengths = [seq_len] * self.n  # as served
 
     def run(self, first: int, count: int):
         idx = self.np.arange(first, first + count) % self.n
         return self.session.run(self.session.prepare({k: v[idx] for k, v in self.pool.items()}))
+
+
+class DynamicBatches:
+    """Real-length requests (`rows`: one dict of 1-D token arrays each), cycled; `run(first, count)`
+    pads the batch to its longest request (bench.traffic.pad_batch) and serves it."""
+
+    def __init__(self, session, rows: list[dict], pad_values: dict[str, int], side: str = "right"):
+        self.session, self.rows, self.pad_values, self.side = session, rows, pad_values, side
+        self.n = len(rows)
+        self.lengths = [len(r["input_ids"]) for r in rows]
+
+    def run(self, first: int, count: int):
+        from bench.traffic import pad_batch
+
+        batch = pad_batch([self.rows[(first + i) % self.n] for i in range(count)], self.pad_values, self.side)
+        return self.session.run(self.session.prepare(batch))
+
+
+def _rows_of_texts(tokenizer, texts, pairs, seq_len: int) -> list[dict]:
+    import numpy as np
+
+    from bench.data import tokenize
+
+    enc = tokenize(tokenizer, texts, pairs, truncation=True, max_length=seq_len)
+    return [{k: np.asarray(enc[k][i], dtype=np.int64) for k in enc} for i in range(len(texts))]
+
+
+def _rows_of_lengths(tokenizer, lengths, filler: str, seq_len: int) -> list[dict]:
+    """A request of each token length (clamped to [special tokens + 1, seq_len]): the start of `filler`
+    (real text) tokenized and truncated to that length, special tokens included."""
+    import numpy as np
+
+    shortest = tokenizer.num_special_tokens_to_add(pair=False) + 1
+    by_length = {}
+    for n in sorted({min(max(n, shortest), seq_len) for n in lengths}):
+        enc = tokenizer(filler, truncation=True, max_length=n)
+        by_length[n] = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
+    return [by_length[min(max(n, shortest), seq_len)] for n in lengths]
+
+
+def _requests(job: ServerJob, session, test, tokenizer):
+    """(the batches served, the record's traffic dict) for the job's traffic model."""
+    from bench.traffic import describe
+
+    pairs = None if test.pairs is None else list(test.pairs)
+    if job.traffic == FIXED:
+        batches = _Batches(session, list(test.texts)[:POOL_TEXTS], tokenizer, job.seq_len, pairs and pairs[:POOL_TEXTS])
+        return batches, describe(FIXED, job.seq_len, batches.lengths)
+    if job.traffic_lengths:
+        rows = _rows_of_lengths(tokenizer, job.traffic_lengths, " ".join(test.texts[:400]), job.seq_len)
+        source = f"token lengths from {job.server.traffic_file} ({len(rows)} requests), filled with test-split text"
+    elif job.traffic_texts:
+        rows = _rows_of_texts(tokenizer, list(job.traffic_texts), None, job.seq_len)
+        source = f"{job.server.traffic_file} ({len(rows)} requests)"
+    else:
+        rows = _rows_of_texts(tokenizer, list(_sample(test.texts, POOL_REAL)), pairs and list(_sample(pairs, POOL_REAL)),
+                              job.seq_len)
+        source = f"the test split ({len(rows)} requests)"
+    pad = {"input_ids": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0}
+    batches = DynamicBatches(session, rows, pad, getattr(tokenizer, "padding_side", "right"))
+    return batches, describe(REAL, job.seq_len, batches.lengths, source)
 
 
 def _prober(batches: _Batches, job: ServerJob, policy, label: str, progress):
@@ -112,12 +199,12 @@ def _summary(job: ServerJob, settings: list[dict], best: dict | None) -> dict:
 
 
 def run(job: ServerJob, progress) -> ProcessResult:
+    """One repetition: today's sweep of every batching setting, each a peak search, in this process."""
     from bench.scenarios.common import host_memory, load_session, load_test_split
 
     session = load_session(job)
     test, tokenizer = load_test_split(job)
-    pairs = None if test.pairs is None else list(test.pairs)[:POOL_TEXTS]
-    batches = _Batches(session, list(test.texts)[:POOL_TEXTS], tokenizer, job.seq_len, pairs)
+    batches, traffic = _requests(job, session, test, tokenizer)
     settings: list[dict] = []
     for max_bs in job.server.max_batch_sizes:
         for delay in job.server.max_queue_delay_ms:
@@ -126,23 +213,76 @@ def run(job: ServerJob, progress) -> ProcessResult:
     best = max(passing, key=lambda x: x["max_qps"]) if passing else None
     samples = {"unit": "ms per request at the highest passing QPS",
                "samples_ms": tuple(best["samples_ms_at_max_qps"])} if best else {}
-    return ProcessResult(**samples, server=_summary(job, settings, best),
+    return ProcessResult(**samples, server={**_summary(job, settings, best), "traffic": traffic},
                          throughput_samples_per_s=best["max_qps"] if best else None,
                          memory=host_memory(), runtime_info=session.describe())
 
 
+def _conservative_index(sweeps: list[dict]) -> int:
+    """The repetition that sets the conservative figure: the first without a passing load, else the lowest."""
+    peaks = [(s["best"] or {}).get("max_qps") for s in sweeps]
+    return min(range(len(peaks)), key=lambda i: (peaks[i] is not None, peaks[i] or 0.0, i))
+
+
+def pool(results: list[ProcessResult], job: ServerJob) -> dict:
+    """A server cell's repetitions (one peak search per fresh process) as one record: `server` keeps each
+    repetition's sweep under `repetitions`, the capacity (bench/server.py capacity_summary) under
+    `capacity`, and at its top the settings and best of the repetition that set the conservative figure,
+    which is the cell's throughput (and so its cost)."""
+    from bench.server import capacity_summary
+
+    sweeps = [r.server for r in results]
+    capacity = capacity_summary([(s["best"] or {}).get("max_qps") for s in sweeps])
+    low = sweeps[_conservative_index(sweeps)]
+    top_settings = [{k: v for k, v in st.items() if k != "samples_ms_at_max_qps"} for st in low["settings"]]
+    server = {**low, "settings": top_settings, "capacity": capacity,
+              "conservative_repetition": _conservative_index(sweeps) + 1,
+              "repetitions": [{"repetition": i, "settings": s["settings"], "best": s["best"]}
+                              for i, s in enumerate(sweeps, 1)]}
+    return {"processes": tuple(r.for_record() for r in results), "server": server,
+            "throughput_samples_per_s": capacity["conservative_qps"], "memory": max_memory(results),
+            "quality": None, "energy": results[0].energy, "isolation": results[0].isolation}
+
+
+def server_warnings(server: dict | None) -> list[str]:
+    """A cell warning where the repetitions' peaks disagree: the lowest HIGH_SPREAD or more below the median."""
+    cap = capacity_of(server) if server else None
+    if not cap or cap["repetitions"] < 2 or not cap["conservative_qps"] or not cap["typical_qps"]:
+        return []
+    drop = 1 - cap["conservative_qps"] / cap["typical_qps"]
+    if drop < HIGH_SPREAD:
+        return []
+    peaks = ", ".join(f"{q:.1f}" for q in cap["repetitions_qps"])
+    return [f"the peak QPS varies between repetitions ({peaks}): the lowest is {drop:.0%} below the median, so the "
+            "plan's conservative capacity may be pessimistic, or the machine was disturbed (raise server.repetitions)"]
+
+
+def _capacity_text(cap: dict) -> str:
+    if cap["repetitions"] < 2:
+        return "1 repetition"
+    peaks = " / ".join("none" if q is None else f"{q:.1f}" for q in cap["repetitions_qps"])
+    typical = "-" if cap["typical_qps"] is None else f"{cap['typical_qps']:.1f}"
+    return f"{cap['conservative_rule']}; typical {typical} ({cap['typical_rule']}); repetitions {peaks}"
+
+
 def echo(cell) -> str:
-    from bench.stats import summarize_ms
-
-    best = cell.server["best"]
+    server = cell.server
+    cap, best = capacity_of(server), server["best"]
+    traffic = (server.get("traffic") or {}).get("name", FIXED)
+    named = "fixed-length traffic" if traffic == FIXED else f"{traffic} traffic"
+    lines = []
     if best is None:
-        lowest = min((p for st in cell.server["settings"] for p in st["probes"]), key=lambda p: p["offered_qps"])
-        return (f"[yellow]ok[/]          {cell.cell_id}: no load meets p99 {cell.server['slo_p99_ms']:g} ms "
-                f"(at {lowest['offered_qps']:.1f} QPS the p99 was {lowest['p99_ms'] or math.nan:.1f} ms)")
-    s = summarize_ms(cell.latency["samples_ms"])
-    return (f"[green]ok[/]          {cell.cell_id}: {best['max_qps']:.1f} QPS at p99 {s['p99']:.1f} ms "
-            f"(max batch {best['max_batch_size']}, delay {best['max_queue_delay_ms']:g} ms)  "
-            f"{usd_per_million_text(cell.cost['usd_per_million'])}")
+        lowest = min((p for st in server["settings"] for p in st["probes"]), key=lambda p: p["offered_qps"])
+        lines.append(f"[yellow]ok[/]          {cell.cell_id}: {named}: no load meets p99 {server['slo_p99_ms']:g} ms "
+                     f"(at {lowest['offered_qps']:.1f} QPS the p99 was {lowest['p99_ms'] or math.nan:.1f} ms)  "
+                     f"({_capacity_text(cap)})")
+    else:
+        probe = max((p for st in server["settings"] for p in st["probes"] if p["passed"]), key=lambda p: p["offered_qps"])
+        lines.append(f"[green]ok[/]          {cell.cell_id}: {named}: {best['max_qps']:.1f} QPS at p99 {probe['p99_ms']:.1f} ms "
+                     f"(max batch {best['max_batch_size']}, delay {best['max_queue_delay_ms']:g} ms; "
+                     f"{_capacity_text(cap)})  {usd_per_million_text(cell.cost['usd_per_million'])}")
+    return "\n".join(lines + [f"[yellow]            {w}" for w in server_warnings(server)])
 
 
-SERVER = register_scenario(Scenario("server", plan_cells, make_job, run, single_process, echo))
+SERVER = register_scenario(Scenario("server", plan_cells, make_job, run, pool, echo,
+                                    processes=lambda suite: suite.server.repetitions, processes_recorded=True))
