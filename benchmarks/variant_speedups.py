@@ -77,6 +77,24 @@ def target_verdict(variant: str, low: float, high: float, flags: dict) -> tuple[
     return target, "undecided (the interval straddles the target)"
 
 
+ISSUE_21_SAMPLES_PER_S, ISSUE_21_POINTS = 2000.0, 1.0  # the target of issue #21 on a 2-vCPU Zen 5
+
+
+def accuracy_target_line(rows: list[dict], reference: str) -> str:
+    """Issue #21's target: a variant within 1 accuracy point of the fp32 full model at >= 2,000 samples/s
+    (batch 32, length 64, on a 2-vCPU Zen 5); which variants are within the point, and the fastest of them."""
+    full = next(r["accuracy"] for r in rows if r["variant"] == reference)
+    close = [r for r in rows if r["accuracy"] is not None and full is not None
+             and (full - r["accuracy"]) * 100 <= ISSUE_21_POINTS and r["variant"] != reference]
+    if not close:
+        return f"issue #21 target: no variant is within {ISSUE_21_POINTS:g} point of {reference}'s accuracy"
+    best = max(close, key=lambda r: r["throughput_per_s_median"])
+    verdict = "met" if best["throughput_per_s_median"] >= ISSUE_21_SAMPLES_PER_S else "not met here"
+    return (f"issue #21 target (within {ISSUE_21_POINTS:g} point of {reference} at >= {ISSUE_21_SAMPLES_PER_S:,.0f} "
+            f"samples/s, set for a 2-vCPU Zen 5): {verdict}; fastest within the point: {best['variant']} at "
+            f"{best['throughput_per_s_median']:,.0f} samples/s ({', '.join(r['variant'] for r in close)} are within it)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", type=Path, default=None, help="a finished run (default: newest results/default)")
@@ -142,6 +160,7 @@ def main() -> None:
               f"{'yes' if r['on_frontier'] else '':>9}  {goal}")
     print("frontier: no other variant has both higher accuracy and higher throughput (at one price per hour, "
           "higher throughput is lower USD per 1M)")
+    print(accuracy_target_line(rows, reference))
     save = args.save or Path("results") / f"speedups-{run.run_id}.json"
     write_atomic(save, json.dumps({"run_dir": str(run_dir), "reference": reference, "batch_size": args.batch_size,
                                    "seq_len": args.seq_len, "rounds": args.rounds, "cpu_flags": flags,

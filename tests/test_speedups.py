@@ -39,3 +39,15 @@ def test_bf16_target_applies_only_where_the_cpu_has_bf16_instructions():
     assert vs.target_verdict("bf16", 0.1, 0.2, NO_BF16)[1].startswith("not applicable")
     assert vs.target_verdict("bf16", 3.5, 4.5, {"amx_bf16": True}) == (3.0, "met")
     assert vs.target_verdict("lora", 0.7, 0.8, NO_BF16) == (None, "-")
+
+
+def test_issue_21_target_line_takes_the_fastest_variant_within_one_point():
+    rows = [{"variant": "full", "accuracy": 0.75, "throughput_per_s_median": 300.0},
+            {"variant": "int8", "accuracy": 0.745, "throughput_per_s_median": 900.0},
+            {"variant": "distilled+int8", "accuracy": 0.73, "throughput_per_s_median": 2500.0},
+            {"variant": "openvino-int8", "accuracy": 0.741, "throughput_per_s_median": 1200.0}]
+    line = vs.accuracy_target_line(rows, "full")
+    assert "not met here" in line and "openvino-int8 at 1,200" in line and "distilled+int8" not in line
+    rows[3]["throughput_per_s_median"] = 2100.0
+    assert ": met;" in vs.accuracy_target_line(rows, "full")
+    assert "no variant is within" in vs.accuracy_target_line(rows[:1] + rows[2:3], "full")
