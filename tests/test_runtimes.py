@@ -136,3 +136,16 @@ def test_new_steps_for_each_task_kind(kind, tmp_path, tiny_model_dir):
         from bench.runtimes.openvino import load
 
         assert "token_type_ids" in load(kind_zoo.build(("full", "openvino", "openvino-int8"))[0], "cpu", 1).input_names
+
+
+def test_a_graph_compiled_in_the_timed_region_is_a_cell_warning():
+    from types import SimpleNamespace
+
+    from bench.cells import recompile_warnings
+
+    clean = SimpleNamespace(runtime_info={"compile": {"graphs_compiled": 1, "graphs_compiled_after_warmup": 0}})
+    late = SimpleNamespace(runtime_info={"compile": {"graphs_compiled": 2, "graphs_compiled_after_warmup": 1}})
+    eager = SimpleNamespace(runtime_info={"dtype": "float32"})
+    assert recompile_warnings([clean, eager]) == []
+    (warning,) = recompile_warnings([clean, late])
+    assert warning.startswith("process 2: torch.compile compiled 1 graph(s) after warm-up")
