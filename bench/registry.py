@@ -19,7 +19,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bench.config import ConfigError, Suite, Variant, describe_validation_error, override_source, read_suite
-from bench.specs import DEFAULT_RUNTIME_FOR_FORMAT, ROOT_STEP, RUNTIMES, STEPS  # others read them from here
+from bench.specs import (  # others read them from here
+    CONVERTER_FOR_FORMAT,
+    DEFAULT_RUNTIME_FOR_FORMAT,
+    ROOT_STEP,
+    RUNTIMES,
+    STEPS,
+)
 
 
 def load_all() -> None:
@@ -30,7 +36,8 @@ def load_all() -> None:
 
 def expand_chain(names: list[str]) -> list[str]:
     """Insert the parents a "+"-named chain leaves implicit: "distilled+int8" is
-    full -> distilled -> onnx -> int8. Unknown names are left for validation to report."""
+    full -> distilled -> onnx -> int8, "distilled+openvino-int8" full -> distilled -> openvino ->
+    openvino-int8 (bench.specs.CONVERTER_FOR_FORMAT). Unknown names are left for validation to report."""
     out: list[str] = []
     fmt: str | None = None
     for name in names:
@@ -39,12 +46,20 @@ def expand_chain(names: list[str]) -> list[str]:
             if fmt is None:
                 out.append(ROOT_STEP)
                 fmt = STEPS[ROOT_STEP].output_format
-            if fmt not in step.input_formats and "onnx" in step.input_formats and fmt == "hf":
-                out.append("onnx")
-                fmt = "onnx"
+            converter = _implicit_converter(fmt, step.input_formats)
+            if converter is not None:
+                out.append(converter)
+                fmt = STEPS[converter].output_format
         out.append(name)
         fmt = step.output_format if step is not None else fmt
     return out
+
+
+def _implicit_converter(fmt: str, wanted: frozenset[str]) -> str | None:
+    """The step to insert between a Hugging Face artifact and a step that cannot take one, or None."""
+    if fmt != "hf" or fmt in wanted:
+        return None
+    return next((CONVERTER_FOR_FORMAT[f] for f in sorted(wanted) if f in CONVERTER_FOR_FORMAT), None)
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,12 @@ class RuntimeSpec:
 
 STEPS: dict[str, StepSpec] = {}
 RUNTIMES: dict[str, RuntimeSpec] = {}
-DEFAULT_RUNTIME_FOR_FORMAT = {"hf": "torch", "hf-lora": "torch", "onnx": "onnxruntime", "trt": "tensorrt"}
+DEFAULT_RUNTIME_FOR_FORMAT = {"hf": "torch", "hf-lora": "torch", "onnx": "onnxruntime", "trt": "tensorrt",
+                             "openvino": "openvino"}
 ROOT_STEP = "full"  # the step a chain starts from when its first step needs a parent
+# format -> the step that makes it from a Hugging Face model: the parent a "+"-named chain leaves implicit
+# (distilled+int8 is full -> distilled -> onnx -> int8; distilled+openvino-int8 inserts openvino)
+CONVERTER_FOR_FORMAT = {"onnx": "onnx", "openvino": "openvino"}
 
 
 def register_step(spec: StepSpec) -> StepSpec:

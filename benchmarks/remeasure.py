@@ -26,11 +26,13 @@ def offline_job(run: RunRecord, run_dir: Path, cell) -> OfflineJob:
 
 def remeasure(run: RunRecord, run_dir: Path, cells: list, repeats: int, log_dir: Path,
               on_result: Callable[[int, object, object], None]) -> None:
-    """`repeats` rounds; in each, one fresh process per cell. on_result(round, cell, ProcessResult)."""
+    """`repeats` rounds; in each, one fresh process per cell. on_result(round, cell, ProcessResult).
+    Each process may take the run's measure.cell_timeout_s (a torch.compile cell compiles first)."""
+    timeout_s = float(run.suite.get("measure", {}).get("cell_timeout_s", 600))
     for r in range(repeats):
         for c in cells:
             log = log_dir / f"{c.cell_id.replace('/', '_')}-{r}.log"
-            outcome = launcher.run_job(offline_job(run, run_dir, c), log, 600)
+            outcome = launcher.run_job(offline_job(run, run_dir, c), log, timeout_s)
             if outcome.status != "ok":
                 sys.exit(f"{c.cell_id} round {r + 1}: {outcome.status}: {outcome.reason} (log: {log})")
             on_result(r, c, outcome.result)

@@ -114,6 +114,27 @@ def print_rows(metric: Metric, rows: list[dict], reference: str) -> None:
           "per hour, higher throughput is lower USD per 1M)")
 
 
+ISSUE_21_SAMPLES_PER_S, ISSUE_21_POINTS = 2000.0, 1.0  # the target of issue #21 on a 2-vCPU Zen 5
+
+
+def accuracy_target_line(metric: Metric, rows: list[dict], reference: str) -> str | None:
+    """Issue #21's target: a variant within 1 accuracy point of the fp32 full model at >= 2,000 samples/s
+    (batch 32, length 64, on a 2-vCPU Zen 5); which variants are within the point, and the fastest of them.
+    None where the run's primary metric is not accuracy (the target is in accuracy points)."""
+    if metric.name != "accuracy":
+        return None
+    full = next(r["quality"] for r in rows if r["variant"] == reference)
+    close = [r for r in rows if r["quality"] is not None and full is not None
+             and (full - r["quality"]) * 100 <= ISSUE_21_POINTS and r["variant"] != reference]
+    if not close:
+        return f"issue #21 target: no variant is within {ISSUE_21_POINTS:g} point of {reference}'s accuracy"
+    best = max(close, key=lambda r: r["throughput_per_s_median"])
+    verdict = "met" if best["throughput_per_s_median"] >= ISSUE_21_SAMPLES_PER_S else "not met here"
+    return (f"issue #21 target (within {ISSUE_21_POINTS:g} point of {reference} at >= {ISSUE_21_SAMPLES_PER_S:,.0f} "
+            f"samples/s, set for a 2-vCPU Zen 5): {verdict}; fastest within the point: {best['variant']} at "
+            f"{best['throughput_per_s_median']:,.0f} samples/s ({', '.join(r['variant'] for r in close)} are within it)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", type=Path, default=None, help="a finished run (default: newest results/default)")
@@ -155,6 +176,9 @@ def main() -> None:
     print(f"\nthroughput against {reference} (PyTorch fp32), batch {args.batch_size}, sequence length {args.seq_len}, "
           f"{args.rounds} rounds; CPU: {run.environment.get('cpu_model')}")
     print_rows(metric, rows, reference)
+    line = accuracy_target_line(metric, rows, reference)
+    if line:
+        print(line)
     save = args.save or Path("results") / f"speedups-{run.run_id}.json"
     write_atomic(save, json.dumps({"run_dir": str(run_dir), "reference": reference, "batch_size": args.batch_size,
                                    "seq_len": args.seq_len, "rounds": args.rounds, "cpu_flags": flags,

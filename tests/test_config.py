@@ -104,6 +104,10 @@ def test_resolve_variant_adds_implicit_parents_the_default_runtime_and_step_para
     lora = by_name["lora"].params["lora"]
     assert lora["rank"] == 8 and lora["dropout"] == 0.1  # from [steps.lora], and the default filled in
     assert set(by_name["pruned+int8"].params) == {"full", "pruned", "onnx", "int8"}
+    assert by_name["distilled+openvino-int8"].steps == ("full", "distilled", "openvino", "openvino-int8")
+    assert by_name["distilled+openvino-int8"].runtime == "openvino"
+    assert (by_name["compiled"].steps, by_name["compiled"].runtime) == (("full",), "torch-compile")
+    assert by_name["bf16-compiled"].steps == ("full", "bf16")
 
 
 def test_bad_profile_price(tmp_path):

@@ -67,3 +67,17 @@ def test_speedup_rows_of_a_variant_without_quality_keep_it_off_the_frontier():
     _, rows = vs.speedup_rows(run, {"full": [100.0], "nothing": [500.0]}, "full", NO_BF16)
     by = {r["variant"]: r for r in rows}
     assert by["nothing"]["quality"] is None and not by["nothing"]["on_frontier"] and by["full"]["on_frontier"]
+
+
+def test_issue_21_target_line_takes_the_fastest_variant_within_one_point():
+    from bench.report.quality import Metric
+
+    rows = [{"variant": "full", "quality": 0.75, "throughput_per_s_median": 300.0},
+            {"variant": "int8", "quality": 0.745, "throughput_per_s_median": 900.0},
+            {"variant": "distilled+int8", "quality": 0.73, "throughput_per_s_median": 2500.0},
+            {"variant": "openvino-int8", "quality": 0.741, "throughput_per_s_median": 1200.0}]
+    line = vs.accuracy_target_line(Metric("accuracy"), rows, "full")
+    assert "not met here" in line and "openvino-int8 at 1,200" in line and "distilled+int8" not in line
+    rows[3]["throughput_per_s_median"] = 2100.0
+    assert ": met;" in vs.accuracy_target_line(Metric("accuracy"), rows, "full")
+    assert vs.accuracy_target_line(Metric("rmse"), rows, "full") is None  # the target is in accuracy points

@@ -74,3 +74,36 @@ def load_parent(ctx: BuildContext):
 
     torch.set_num_threads(ctx.threads)
     return load_artifact_model(ctx.parent_dir), load_tokenizer(ctx.parent_dir), read_split(ctx.train_path)
+
+
+def calibration_batches(ctx: BuildContext, tokenizer, input_names, n_batches: int, batch_size: int,
+                        split_path: Path | None = None) -> list[dict]:
+    """Up to `n_batches` tokenized batches of the train split (or `split_path`; pairs too), padded to the
+    longest text of each batch and truncated at finetune.max_length: int64 numpy arrays keyed by
+    `input_names`, the data a post-training quantizer calibrates its activation ranges on (train only:
+    validation and test stay unseen). ValueError where the split is empty."""
+    import numpy as np
+
+    from bench.data import read_split, tokenize
+
+    path = split_path or ctx.train_path
+    train = read_split(path)
+    if not train.texts:
+        raise ValueError(f"{path}: the split is empty; calibration needs texts")
+    out = []
+    for start in range(0, min(len(train.texts), n_batches * batch_size), batch_size):
+        stop = start + batch_size
+        enc = tokenize(tokenizer, train.texts[start:stop], None if train.pairs is None else train.pairs[start:stop],
+                       padding="longest", truncation=True, max_length=ctx.finetune.max_length, return_tensors="np")
+        out.append({k: np.ascontiguousarray(enc[k], dtype=np.int64) for k in input_names})
+    return out
+
+
+def logit_agreement(logits, reference) -> dict:
+    """How a quantized artifact's logits follow its parent's on the same batches: the largest absolute
+    difference and the share of rows whose top-1 class is the same (1.0 for a single-output regression)."""
+    import numpy as np
+
+    same = logits.argmax(-1) == reference.argmax(-1)
+    return {"max_abs_logit_diff_vs_parent": float(np.abs(logits - reference).max()),
+            "top1_agreement_vs_parent": float(np.mean(same))}
