@@ -197,7 +197,7 @@ def traffic_label(row: PlanRow) -> str:
 
 def named(row: PlanRow, rows: list[PlanRow]) -> str:
     """The variant, with its traffic model where the rows have more than one, or it is not the fixed-length
-    one: "int8 (fixed-length)", "int8 (real lengths)"; plain "int8" in a plan of fixed-length cells only."""
+    one: "int8 (fixed-length)", "int8 (real-length)"; plain "int8" in a plan of fixed-length cells only."""
     if row.traffic == "fixed" and all(r.traffic == "fixed" for r in rows):
         return row.variant
     return f"{row.variant} ({traffic_label(row)})"
@@ -233,7 +233,7 @@ def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: floa
              "target; nothing is extrapolated to hardware that was not measured. Where a cell was measured in several "
              "independent repetitions (fresh processes), the plan is sized on the conservative capacity (the lowest "
              "repetition) and shows the replicas the typical capacity (their median) would need beside it. Fixed-length "
-             "traffic pads every request to the suite's slo.seq_len; real lengths pad each batch to its longest request.", ""]
+             "traffic pads every request to the suite's slo.seq_len; real-length traffic pads each batch to its longest request.", ""]
     labels = sorted({r.pricing_label for r in rows if r.pricing_label})
     lines += [f"> **Warning: {label}**; its dollar figures apply that machine's speed to another instance's price."
               for label in labels] + ([""] if labels else [])
