@@ -135,6 +135,10 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[S
 
     Raises ConfigError (file not found, bad TOML, a bad key or value, an unknown step or runtime).
     """
+    from bench.tuning import optuna_missing
+
     suite, path = read_suite(name_or_path, overrides)
     check_variants(suite, str(path))
+    if reason := optuna_missing(suite.tuning):
+        raise ConfigError(str(path), reason)
     return suite, path

@@ -33,6 +33,7 @@ from bench.report.rows import (
     reference_variant,
     server_rows,
 )
+from bench.report.tuning import cost_text, tuning_markdown, tuning_view
 
 # "quality" stands for the primary metric and the kind's other metrics (bench.report.quality.Metric.shown)
 TABLE_COLUMNS = [("variant", "variant"), ("runtime", "runtime"), ("batch_size", "batch"), ("seq_len", "seq"),
@@ -102,7 +103,7 @@ def build_view(run: RunRecord) -> dict:
     return {"servers": servers, "rec_load_text": recommend_under_load(run, servers), "plan": plan,
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
             "rec": rec, "warnings": cell_warnings(run), "rec_text": recommendation_text(rec, run), "failed": failed,
-            "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
+            "trainings": trainings(run), "tuning": tuning_view(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
             "metric": metric, "quality_headers": quality_headers(metric),
             "fmt": fmt, "cell": cell, "money": money, "header": header_line(run), "warning": mismatch_warning(run),
             "pricing_label": pricing_label(run), "priced": has_price(run.profile)}
@@ -222,6 +223,7 @@ def markdown(view: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {t['step']} | {', '.join(t['used_by'])} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
                   f"{t['peak_rss_mib']:.0f} | {money(t, 'cost_usd', '.5f')} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
+    lines += tuning_markdown(view["tuning"])
     if view["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w['warning']} ({', '.join(w['cells'])})" for w in view["warnings"]]
     if view["failed"]:
@@ -275,7 +277,7 @@ def html(view: dict) -> str:
     chart_p99 = charts.accuracy_vs_p99(view["points"], slo_ms, f"{run.suite_name}: {metric.label} vs p99 at seq {view['seq']}",
                                        metric=metric) if view["points"] else ""
     chart_knee = charts.latency_vs_qps(view["servers"], slo_ms) if any(r["probes"] for r in view["servers"]) else ""
-    return _ENV.get_template("report.html.j2").render(**view, chart_cost=chart_cost, chart_lat=chart_lat,
+    return _ENV.get_template("report.html.j2").render(**view, cost_text=cost_text, chart_cost=chart_cost, chart_lat=chart_lat,
                                                        chart_p99=chart_p99, chart_knee=chart_knee,
                                                        rec_html=view["rec_text"].replace("**", ""),
                                                        rec_load_html=(view["rec_load_text"] or "").replace("**", ""))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bench.config import FineTune
+from bench.config import FineTune, Tuning
 
 
 @dataclass
@@ -26,6 +26,7 @@ class BuildContext:
     trust_remote_code: bool
     eval_batch_size: int
     progress: Callable[[str, int, int], None]
+    tuning: Tuning | None = None  # [tuning], its metric resolved, where this step is tuned (bench/tuning.py)
 
 
 def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
@@ -44,6 +45,12 @@ def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
     if logits.shape[-1] == 1:
         return None  # a regression has no accuracy; the accuracy cell reports its RMSE
     return float(np.mean(logits.argmax(-1) == np.asarray(val.labels)))
+
+
+def tuning_info(record: dict | None) -> dict:
+    """The manifest's `tuning` entry where the step was tuned (bench/tuning.py); nothing where it was not,
+    so an untuned manifest reads as it always did."""
+    return {} if record is None else {"tuning": record}
 
 
 def save_hf(model, tokenizer, out_dir: Path) -> None:
