@@ -468,6 +468,30 @@ def apply_overrides(raw: dict, overrides: list[str], path: str) -> dict:
     return raw
 
 
+def deep_merge(base: dict, override: dict) -> dict:
+    """`base` with `override`'s keys: tables merge key by key, anything else (arrays too) is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_suite_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A suite file's TOML with `extends = "NAME"` (or a path relative to the file) resolved: the named
+    suite's tables, this file's keys on top (deep_merge). ConfigError for a cycle or a missing suite."""
+    raw = read_toml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(str(path), f"key 'extends': expected a suite name or path, got {parent!r}")
+    is_path = parent.endswith(".toml") or "/" in parent
+    parent_path = resolve_file(str(path.parent / parent) if is_path else parent, "suites")
+    if parent_path.resolve() in (*seen, path.resolve()):
+        raise ConfigError(str(path), f"key 'extends': {parent!r} extends this suite again (a cycle)")
+    return deep_merge(read_suite_raw(parent_path, (*seen, path.resolve())), raw)
+
+
 def read_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[Suite, Path]:
     """A suite file read, overridden (`--set`) and validated as a Suite, and its path.
 
@@ -475,7 +499,7 @@ def read_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[S
     Raises ConfigError naming the file and key.
     """
     path = resolve_file(name_or_path, "suites")
-    raw = apply_overrides(read_toml(path), overrides or [], str(path))
+    raw = apply_overrides(read_suite_raw(path), overrides or [], str(path))
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as e:

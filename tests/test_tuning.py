@@ -184,3 +184,19 @@ def test_tuning_needs_a_validation_split():
         load_suite("smoke", ["tuning.trials=2", "task.split={train=0.8, val=0, test=0.2}"])
     assert load_suite("smoke", ["tuning.trials=1", "task.split={train=0.8, val=0, test=0.2}"])  # off: no need
 
+
+
+def test_the_tuned_suite_extends_the_default():
+    tuned, default = load_suite("tuned")[0], load_suite("default")[0]
+    assert tuned.name == "tuned" and tuned.tuning.trials == 4 and default.tuning is None
+    assert tuned.variants == default.variants and tuned.steps == default.steps and tuned.finetune == default.finetune
+
+
+def test_extends_refuses_a_cycle_and_a_missing_suite(tmp_path):
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\nname = "a"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\nname = "b"\n')
+    with pytest.raises(ConfigError, match="a cycle"):
+        load_suite(str(tmp_path / "a.toml"))
+    (tmp_path / "c.toml").write_text('extends = "no-such-suite"\n')
+    with pytest.raises(ConfigError, match="no suite named 'no-such-suite'"):
+        load_suite(str(tmp_path / "c.toml"))
