@@ -150,6 +150,7 @@ class Tuning(Strict):
     # between the smallest and largest factor, the epochs one of epoch_factors
     sampler: Literal["grid", "optuna"] = "grid"
     learning_rate_factors: list[Annotated[float, Field(gt=0, le=1000)]] = Field([0.5, 1.0, 2.0, 4.0], min_length=1)
+    # x each step's own epochs (finetune.max_steps, where set, still caps the full fine-tune's trials)
     epoch_factors: list[Annotated[float, Field(gt=0, le=100)]] = Field([1.0], min_length=1)
     metric: str | None = None  # on the validation split; default: the task's primary metric
     seed: int = 0

@@ -200,3 +200,25 @@ def test_extends_refuses_a_cycle_and_a_missing_suite(tmp_path):
     (tmp_path / "c.toml").write_text('extends = "no-such-suite"\n')
     with pytest.raises(ConfigError, match="no suite named 'no-such-suite'"):
         load_suite(str(tmp_path / "c.toml"))
+
+
+def test_a_trial_line_is_printed_and_each_trial_logs_its_own_progress():
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from bench.runner import RunContext
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=200)
+    ctx = SimpleNamespace(console=console, progress=Progress(console=console), tag="")
+    update = RunContext.worker_progress(ctx, "build-full")
+    for trial in (1, 2):
+        for step in range(1, 11):
+            update(f"fine-tune (trial {trial}/2)", step, 10)
+        update(f"fine-tune: trial {trial}/2: validation accuracy 0.5", 0, 0)
+    lines = out.getvalue().splitlines()
+    assert sum("fine-tune (trial 2/2)" in line for line in lines) == 10  # the second trial's 10%s too
+    assert [line for line in lines if ": trial " in line] == [
+        "  build-full: fine-tune: trial 1/2: validation accuracy 0.5", "  build-full: fine-tune: trial 2/2: validation accuracy 0.5"]
