@@ -61,7 +61,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (CPU; GPU and TensorRT tests skip with their reason where absent)."""
-    install_stack(session, ",test,ray")  # ray: tests/test_ray.py fans a suite out over simulated nodes
+    # ray: tests/test_ray.py fans a suite out over simulated nodes; tuning: the Optuna sampler's test
+    install_stack(session, ",test,ray,tuning")
     session.run("pytest", "-q", "-ra", "--durations=15", *session.posargs)
 
 

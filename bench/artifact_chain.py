@@ -24,11 +24,14 @@ def first_step_inputs(ctx) -> dict:
 
 
 def step_key(ctx, step_name: str, parent_key: str | None) -> str:
-    """The content key of a step: its version, params and parent (and, where the artifact is valid only
-    there, e.g. a TensorRT engine, the GPU, driver and packages)."""
+    """The content key of a step: its version, params and parent (the suite's [tuning] where it tunes this
+    step; and, where the artifact is valid only there, e.g. a TensorRT engine, the GPU, driver and packages)."""
     step = STEPS[step_name]
     payload = {"step": step_name, "version": step.version, "params": jobfactory.params_of_step(ctx.suite, step_name),
                "parent": parent_key or first_step_inputs(ctx)}
+    tuning = jobfactory.tuning_of_step(ctx.suite, step_name)
+    if tuning is not None:  # only where tuning is on: an untuned step keeps the key it always had
+        payload["tuning"] = tuning
     if step.hardware_specific:
         env = ctx.record.environment
         payload["hardware"] = {"gpu_name": env.get("gpu_name"), "gpu_driver": env.get("gpu_driver"),

@@ -137,6 +137,41 @@ class FineTune(Strict):
     seed: int = 0
 
 
+class Tuning(Strict):
+    """[tuning]: the same search budget for every step that trains (full, lora, distilled, pruned's recovery
+    fine-tune, steps registered with `trains`). Each of `trials` settings is a whole training, scored on the
+    validation split by `metric`; the best one's model is the artifact and every trial goes to its manifest.
+    The search is over multiples of each step's own learning rate and epochs, so every step gets the same
+    range around its own setting. trials = 1 is off: each step's own settings (today's artifacts and keys)."""
+
+    trials: PosInt = 4
+    # grid: the product learning_rate_factors x epoch_factors in order (a seeded sample of `trials` of its
+    # points where it has more); optuna: TPE (needs the `tuning` extra), the learning rate log-uniform
+    # between the smallest and largest factor, the epochs one of epoch_factors
+    sampler: Literal["grid", "optuna"] = "grid"
+    learning_rate_factors: list[Annotated[float, Field(gt=0, le=1000)]] = Field([0.5, 1.0, 2.0, 4.0], min_length=1)
+    # x each step's own epochs (finetune.max_steps, where set, still caps the full fine-tune's trials)
+    epoch_factors: list[Annotated[float, Field(gt=0, le=100)]] = Field([1.0], min_length=1)
+    metric: str | None = None  # on the validation split; default: the task's primary metric
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.trials > 1
+
+    def grid_size(self) -> int:
+        return len(set(self.learning_rate_factors)) * len(set(self.epoch_factors))
+
+    @model_validator(mode="after")
+    def _fits_grid(self):
+        if self.metric is not None and self.metric not in METRICS:
+            raise ValueError(f"metric: unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
+        if self.sampler == "grid" and self.trials > self.grid_size():
+            raise ValueError(f"trials {self.trials} is more than the grid's {self.grid_size()} settings "
+                             "(learning_rate_factors x epoch_factors): add factors or lower trials")
+        return self
+
+
 class Variant(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     chain: list[str] | None = None  # default: the name split on "+" (e.g. "distilled+int8")
@@ -277,6 +312,7 @@ class Suite(Strict):
     server: Server = Server(variants=[])
     gate: Gate = Gate()
     cluster: Cluster = Cluster()
+    tuning: Tuning | None = None  # None (or trials = 1): every trained step once, at its own settings
 
     def server_variants(self) -> list[str]:
         return [v.name for v in self.variants] if self.server.variants is None else list(self.server.variants)
@@ -292,7 +328,22 @@ class Suite(Strict):
         unknown = sorted(set(self.server.variants or []) - set(names))
         if unknown:
             raise ValueError(f"server.variants names variants not in the suite: {', '.join(unknown)}")
+        self._tuning_fits_task()
         return self
+
+    def _tuning_fits_task(self) -> None:
+        if self.tuning is None or not self.tuning.active:
+            return
+        if self.tuning.metric is not None and self.task.kind not in METRICS[self.tuning.metric][1]:
+            fits = [m for m, (_, kinds) in METRICS.items() if self.task.kind in kinds]
+            raise ValueError(f"tuning.metric {self.tuning.metric!r} does not judge a {self.task.kind} task; "
+                             f"use one of {', '.join(fits)}")
+        if self.task.split.val == 0:
+            raise ValueError("tuning.trials > 1 scores each trial on the validation split, and task.split.val is 0")
+
+    def tuning_metric(self) -> str:
+        """The metric [tuning] chooses a setting by (on the validation split)."""
+        return (self.tuning and self.tuning.metric) or self.task.primary_metric
 
 
 LOCAL_PROFILE = "local"  # the one profile that stands for "this machine" and may have no price
@@ -449,6 +500,28 @@ def override_source(path: str, overrides: list[str], loc: tuple) -> str:
         if n and parts[:n] == where[:n]:
             return f"--set {item} (over {path})"
     return path
+def deep_merge(base: dict, override: dict) -> dict:
+    """`base` with `override`'s keys: tables merge key by key, anything else (arrays too) is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_suite_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A suite file's TOML with `extends = "NAME"` (or a path relative to the file) resolved: the named
+    suite's tables, this file's keys on top (deep_merge). ConfigError for a cycle or a missing suite."""
+    raw = read_toml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(str(path), f"key 'extends': expected a suite name or path, got {parent!r}")
+    is_path = parent.endswith(".toml") or "/" in parent
+    parent_path = resolve_file(str(path.parent / parent) if is_path else parent, "suites")
+    if parent_path.resolve() in (*seen, path.resolve()):
+        raise ConfigError(str(path), f"key 'extends': {parent!r} extends this suite again (a cycle)")
+    return deep_merge(read_suite_raw(parent_path, (*seen, path.resolve())), raw)
 
 
 def read_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[Suite, Path]:
@@ -458,7 +531,7 @@ def read_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[S
     Raises ConfigError naming the file and key.
     """
     path = resolve_file(name_or_path, "suites")
-    raw = apply_overrides(read_toml(path), overrides or [], str(path))
+    raw = apply_overrides(read_suite_raw(path), overrides or [], str(path))
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as e:

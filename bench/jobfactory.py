@@ -37,6 +37,16 @@ def params_of_step(suite: Suite, step_name: str) -> dict:
     return STEPS[step_name].params.model_validate(suite.steps.get(step_name, {})).model_dump()
 
 
+def tuning_of_step(suite: Suite, step_name: str) -> dict | None:
+    """The suite's [tuning] for this step (its metric resolved), or None where tuning is off or the step
+    does not train: then neither its job nor its cache key changes."""
+    from bench.registry import STEPS
+
+    if suite.tuning is None or not suite.tuning.active or not STEPS[step_name].trains:
+        return None
+    return {**suite.tuning.model_dump(), "metric": suite.tuning_metric()}
+
+
 def runtime_of_variant(suite: Suite, variant: Variant) -> str:
     return resolve_variant(suite, variant).runtime
 
@@ -48,7 +58,7 @@ def build_job(suite: Suite, profile: Profile, step_name: str, out_dir: Path, par
                     finetune=suite.finetune.model_dump(), train_path=paths.split("train"),
                     val_path=paths.split("val"), label_names=paths.label_names, device=profile.device,
                     threads=paths.threads, trust_remote_code=suite.model.trust_remote_code,
-                    eval_batch_size=suite.measure.eval_batch_size)
+                    eval_batch_size=suite.measure.eval_batch_size, tuning=tuning_of_step(suite, step_name))
 
 
 def plan_cells(suite: Suite, variant: Variant) -> list[PlannedCell]:

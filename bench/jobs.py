@@ -11,7 +11,7 @@ from bench.jobspec import BuildJob, CallJob, CellJob
 
 def build(job: BuildJob, progress) -> dict:
     """Build one step into job.out_dir; returns the step's info with build_wall_s and peak memory."""
-    from bench.config import FineTune
+    from bench.config import FineTune, Tuning
     from bench.registry import STEPS
     from bench.scenarios.common import host_memory
     from bench.steps.base import BuildContext
@@ -27,7 +27,8 @@ def build(job: BuildJob, progress) -> dict:
         finetune=FineTune.model_validate(job.finetune), train_path=Path(job.train_path),
         val_path=Path(job.val_path), label_names=tuple(job.label_names), device=job.device,
         threads=job.threads, trust_remote_code=job.trust_remote_code,
-        eval_batch_size=job.eval_batch_size, progress=progress)
+        eval_batch_size=job.eval_batch_size, progress=progress,
+        tuning=None if job.tuning is None else Tuning.model_validate(job.tuning))
     t0 = wall_clock_s()
     info = step.build(ctx)
     return {**info, "build_wall_s": wall_clock_s() - t0, **host_memory()}

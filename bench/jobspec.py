@@ -46,6 +46,7 @@ class BuildJob:
     threads: int
     trust_remote_code: bool
     eval_batch_size: int
+    tuning: dict | None = None  # config.Tuning dumped, metric resolved; None: train once at the step's settings
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,12 @@ from bench.results import ProcessResult, pooled_latency, split_pooled_latency
 #     the traffic model (fixed | real), describes it and gives the requests' token lengths (p50, p99, max);
 #     a real-traffic cell is "<variant>/server-real" and keeps settings["traffic"]. A server cell without
 #     them (before this) is one repetition of fixed-length traffic (bench/server.py capacity_of).
+#     (2026-11-30, issue #21, same version) The suite may have [tuning] (trials, sampler,
+#     learning_rate_factors, epoch_factors, metric, seed). A trained step's manifest (builds[v]["manifests"])
+#     then has `tuning`: sampler, budget, metric, split, direction, base_learning_rate, base_epochs, the
+#     factors, seed, `trials` ([{trial, learning_rate_factor, epoch_factor, learning_rate, epochs, value,
+#     train_wall_s, steps}]), `chosen` (a trial index) and wall_s; its `train` is the chosen trial's.
+#     Without it the step was trained once at its own settings.
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "unsupported")
 SCENARIOS = ("accuracy", "offline", "server")

@@ -150,11 +150,15 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> tuple[S
 
     Raises ConfigError (file not found, bad TOML, a bad key or value, an unknown step or runtime).
     """
+    from bench.tuning import optuna_missing
+
     suite, path = read_suite(name_or_path, overrides)
     load_all()
     for step_name, params in suite.steps.items():  # a bad step parameter may come from a --set
         _check_step_params(step_name, params, override_source(str(path), overrides or [], ("steps", step_name)))
     check_variants(suite, str(path))
+    if reason := optuna_missing(suite.tuning):
+        raise ConfigError(str(path), reason)
     return with_traffic_file(suite, path), path
 
 

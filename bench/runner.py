@@ -73,15 +73,19 @@ class RunContext:
         save_run(self.run_dir, self.record)  # every finished cell is on disk before the next starts
 
     def worker_progress(self, label: str):
-        """A live bar on a terminal; in logs (nox, CI), where no bar renders, a line at every 10%."""
+        """A live bar on a terminal; in logs (nox, CI), where no bar renders, a line at every 10%. A
+        message with done = total = 0 is a line of its own (a tuning trial's result), kept on both."""
         task_id = self.progress.add_task("  starting worker", total=1)
-        last_decile = [-1]
+        last_decile: dict[str, int] = {}  # per text: each phase (and each tuning trial) has its own 10%s
 
         def update(text: str, done: int, total: int) -> None:
+            if total == 0:
+                self.console.print(f"  {self.tag}{label}: {text}")
+                return
             self.progress.update(task_id, description=f"  {self.tag}{text}", completed=done, total=max(total, 1), visible=True)
             decile = int(10 * done / max(total, 1))
-            if not self.console.is_terminal and total > 1 and decile > last_decile[0]:
-                last_decile[0] = decile
+            if not self.console.is_terminal and total > 1 and decile > last_decile.get(text, -1):
+                last_decile[text] = decile
                 self.console.print(f"  {label}: {text} {done}/{total}")
         update.task_id = task_id
         return update

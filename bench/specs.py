@@ -41,6 +41,8 @@ class StepSpec:
     unsupported_reason: Callable[[str], str | None] | None = None
     # The artifact depends on the GPU and library versions it was built with (a TensorRT engine).
     hardware_specific: bool = False
+    # The step trains (full, lora, distilled, pruned's recovery): a suite's [tuning] gives it its budget.
+    trains: bool = False
 
     def why_unsupported(self, device: str) -> str | None:
         """Every reason the step cannot build here (the wrong device, and what its own check finds)."""

@@ -46,6 +46,7 @@ from bench.report.rows import (
     server_rows,
 )
 from bench.report.svgchart import run_variants, variant_colours
+from bench.report.tuning import cost_text, tuning_markdown, tuning_view
 from bench.stats import HIGH_CV
 
 # "quality" stands for the primary metric and the kind's other metrics (bench.report.quality.Metric.shown)
@@ -117,7 +118,7 @@ def build_view(run: RunRecord) -> dict:
             "notes": offline_notes(rows), "server_notes": server_notes(servers), "floor": quality_floor(run)[0],
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
             "rec": rec, "warnings": cell_warnings(run), "rec_text": recommendation_text(rec, run), "failed": failed,
-            "trainings": trainings(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
+            "trainings": trainings(run), "tuning": tuning_view(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
             "metric": metric, "quality_headers": quality_headers(metric),
             "fmt": fmt, "cell": cell, "money": money, "header": header_line(run), "warning": mismatch_warning(run),
             "pricing_label": pricing_label(run), "priced": has_price(run.profile)}
@@ -222,6 +223,7 @@ def markdown(view: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {t['step']} | {', '.join(t['used_by'])} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
                   f"{t['peak_rss_mib']:.0f} | {money(t, 'cost_usd', '.5f')} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
+    lines += tuning_markdown(view["tuning"])
     if view["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w['warning']} ({', '.join(w['cells'])})" for w in view["warnings"]]
     if view["failed"]:
@@ -330,7 +332,7 @@ def chart_svgs(view: dict) -> dict[str, str]:
 
 
 def html(view: dict) -> str:
-    return _ENV.get_template("report.html.j2").render(**view, charts=chart_svgs(view),
+    return _ENV.get_template("report.html.j2").render(**view, cost_text=cost_text, charts=chart_svgs(view),
                                                        rec_html=view["rec_text"].replace("**", ""),
                                                        notes_text=notes_summary(view["notes"]),
                                                        rec_load_html=(view["rec_load_text"] or "").replace("**", ""))

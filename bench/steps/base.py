@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bench.config import FineTune
+from bench.config import FineTune, Tuning
 
 
 @dataclass
@@ -26,6 +26,7 @@ class BuildContext:
     trust_remote_code: bool
     eval_batch_size: int
     progress: Callable[[str, int, int], None]
+    tuning: Tuning | None = None  # [tuning], its metric resolved, where this step is tuned (bench/tuning.py)
 
 
 def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
@@ -58,6 +59,10 @@ def unmarked_pair_reason(tokenizer, pair_column: str) -> str | None:
     return (f"a pair task (task.text_pair_column = '{pair_column}') needs a tokenizer that marks where the second "
             f"text starts; this model's {type(tokenizer).__name__} joins the two texts with no separator token "
             "and no segment id, so the model could not tell the first text from the second")
+def tuning_info(record: dict | None) -> dict:
+    """The manifest's `tuning` entry where the step was tuned (bench/tuning.py); nothing where it was not,
+    so an untuned manifest reads as it always did."""
+    return {} if record is None else {"tuning": record}
 
 
 def save_hf(model, tokenizer, out_dir: Path) -> None:

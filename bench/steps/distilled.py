@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, load_parent, save_hf, validation_accuracy
+from bench.steps.base import BuildContext, load_parent, save_hf, tuning_info, validation_accuracy
 
 
 class DistillParams(BaseModel):
@@ -50,6 +50,8 @@ def make_student(teacher, n_layers: int, pruned: dict | None):
 
 
 def build(ctx: BuildContext) -> dict:
+    import copy
+
     import torch
     import torch.nn.functional as F
 
@@ -57,6 +59,7 @@ def build(ctx: BuildContext) -> dict:
     from bench.models import parameter_count, read_artifact_info, write_artifact_info
     from bench.runtimes.torch_eager import TorchSession
     from bench.train import train_classifier
+    from bench.tuning import train_with_budget
 
     p: DistillParams = ctx.params
     teacher, tokenizer, train = load_parent(ctx)
@@ -76,16 +79,22 @@ def build(ctx: BuildContext) -> dict:
                         reduction="batchmean") * T * T
         return alpha * soft + (1 - alpha) * F.cross_entropy(logits, labels)
 
-    settings = ctx.finetune.model_copy(update={"epochs": p.epochs or ctx.finetune.epochs})
-    student = student.to(ctx.device)
-    train_stats = train_classifier(student, tokenizer, train, settings, learning_rate=p.learning_rate,
-                                   progress=ctx.progress, loss_fn=loss_fn, description="distillation")
+    def train_once(learning_rate: float, epochs: float, description: str):
+        model = copy.deepcopy(student).to(ctx.device)  # every trial starts from the same student
+        settings = ctx.finetune.model_copy(update={"epochs": epochs})
+        return model, train_classifier(model, tokenizer, train, settings, learning_rate=learning_rate,
+                                       progress=ctx.progress, loss_fn=loss_fn, description=description)
+
+    student, train_stats, tuning = train_with_budget(ctx, train_once, learning_rate=p.learning_rate,
+                                                     epochs=p.epochs or ctx.finetune.epochs, tokenizer=tokenizer,
+                                                     description="distillation")
     save_hf(student.cpu(), tokenizer, ctx.out_dir)
     if shape:  # a pruned teacher's kept layers keep their pruned shapes; the loader rebuilds them
         write_artifact_info(ctx.out_dir, {"pruned": shape})
     return {"parameters": parameter_count(student), "teacher_layers_kept": keep, "train": train_stats,
-            "val_accuracy": validation_accuracy(student, tokenizer, ctx)}
+            "val_accuracy": validation_accuracy(student, tokenizer, ctx), **tuning_info(tuning)}
 
 
 register_step(StepSpec(name="distilled", version=3, summary="knowledge distillation into a student with fewer layers",
-                       build=build, output_format="hf", input_formats=frozenset({"hf"}), params=DistillParams))
+                       build=build, output_format="hf", input_formats=frozenset({"hf"}), params=DistillParams,
+                       trains=True))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bench.errors import BenchError
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, save_hf, validation_accuracy
+from bench.steps.base import BuildContext, save_hf, tuning_info, validation_accuracy
 
 DEFAULT_TARGETS = "every linear layer of the backbone"
 
@@ -101,28 +101,50 @@ def adapted_modules(model) -> list[str]:
     return [n for n, m in model.named_modules() if isinstance(m, LoraLayer)]
 
 
-def build(ctx: BuildContext) -> dict:
+def lora_model(ctx: BuildContext, targets: list[str]):
+    """The base classifier with fresh LoRA adapters on `targets`, seeded: the head and the adapters'
+    initialization are the same for every trial."""
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
+
+    from bench.models import load_classifier
+
+    p: LoraParams = ctx.params
+    torch.manual_seed(ctx.finetune.seed)
+    base = load_classifier(ctx.base_model_dir, len(ctx.label_names), ctx.label_names,
+                           trust_remote_code=ctx.trust_remote_code)
+    return get_peft_model(base, LoraConfig(task_type=TaskType.SEQ_CLS, r=p.rank, lora_alpha=p.alpha,
+                                           lora_dropout=p.dropout, target_modules=targets)).to(ctx.device)
+
+
+def build(ctx: BuildContext) -> dict:
+    import torch
 
     from bench.data import read_split
     from bench.models import load_classifier, load_tokenizer, parameter_count, write_artifact_info
     from bench.train import train_classifier
+    from bench.tuning import train_with_budget
 
     p: LoraParams = ctx.params
     torch.set_num_threads(ctx.threads)
-    torch.manual_seed(ctx.finetune.seed)
     base = load_classifier(ctx.base_model_dir, len(ctx.label_names), ctx.label_names,
                            trust_remote_code=ctx.trust_remote_code)
     total = parameter_count(base)
     targets, source = choose_targets(base, p.target_modules, ctx.base_model_dir)
-    model = get_peft_model(base, LoraConfig(task_type=TaskType.SEQ_CLS, r=p.rank, lora_alpha=p.alpha,
-                                            lora_dropout=p.dropout, target_modules=targets)).to(ctx.device)
-    adapted = adapted_modules(model)
+    del base
     tokenizer = load_tokenizer(ctx.base_model_dir, ctx.trust_remote_code)
-    settings = ctx.finetune.model_copy(update={"epochs": p.epochs or ctx.finetune.epochs})
-    train = train_classifier(model, tokenizer, read_split(ctx.train_path), settings, learning_rate=p.learning_rate,
-                             progress=ctx.progress, description="LoRA fine-tune")
+    data = read_split(ctx.train_path)
+
+    def train_once(learning_rate: float, epochs: float, description: str):
+        model = lora_model(ctx, targets)
+        settings = ctx.finetune.model_copy(update={"epochs": epochs})
+        return model, train_classifier(model, tokenizer, data, settings, learning_rate=learning_rate,
+                                       progress=ctx.progress, description=description)
+
+    model, train, tuning = train_with_budget(ctx, train_once, learning_rate=p.learning_rate,
+                                             epochs=p.epochs or ctx.finetune.epochs, tokenizer=tokenizer,
+                                             description="LoRA fine-tune")
+    adapted = adapted_modules(model)
     model = model.cpu()
     save_hf(model, tokenizer, ctx.out_dir)
     write_artifact_info(ctx.out_dir, {"kind": "lora", "base_model_dir": str(ctx.base_model_dir),
@@ -131,7 +153,7 @@ def build(ctx: BuildContext) -> dict:
             "lora_targets": {"source": source, "layer_names": sorted({n.rsplit(".", 1)[-1] for n in adapted}),
                              "adapted_modules": len(adapted),
                              "trainable_parameters": train["trainable_parameters"]},
-            "val_accuracy": validation_accuracy(model, tokenizer, ctx)}
+            "val_accuracy": validation_accuracy(model, tokenizer, ctx), **tuning_info(tuning)}
 
 
 def merge(ctx: BuildContext) -> dict:
@@ -144,6 +166,6 @@ def merge(ctx: BuildContext) -> dict:
 
 
 register_step(StepSpec(name="lora", version=3, summary="LoRA fine-tune (peft), served with unmerged adapters", build=build,
-                       output_format="hf-lora", params=LoraParams))
+                       output_format="hf-lora", params=LoraParams, trains=True))
 register_step(StepSpec(name="merge", summary="merge LoRA adapters into the weights", build=merge,
                        output_format="hf", input_formats=frozenset({"hf-lora"})))

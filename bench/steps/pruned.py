@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, load_parent, save_hf, validation_accuracy
+from bench.steps.base import BuildContext, load_parent, save_hf, tuning_info, validation_accuracy
 
 
 class PruneParams(BaseModel):
@@ -18,6 +18,29 @@ class PruneParams(BaseModel):
     recovery_learning_rate: float = Field(5e-5, gt=0, lt=1)
 
 
+def recover(ctx: BuildContext, pruned, tokenizer, train) -> tuple:
+    """(the model, the recovery fine-tune's stats, the tuning record): the pruned model itself where
+    recovery_epochs is 0 (nothing trains, nothing is tuned), else its recovery at the step's settings or
+    tuned (bench/tuning.py; each trial starts from the same pruned model)."""
+    import copy
+
+    from bench.train import train_classifier
+    from bench.tuning import train_with_budget
+
+    p: PruneParams = ctx.params
+    if p.recovery_epochs == 0:
+        return pruned, None, None
+
+    def train_once(learning_rate: float, epochs: float, description: str):
+        model = copy.deepcopy(pruned) if ctx.tuning else pruned
+        settings = ctx.finetune.model_copy(update={"epochs": epochs, "max_steps": None})
+        return model, train_classifier(model, tokenizer, train, settings, learning_rate=learning_rate,
+                                       progress=ctx.progress, description=description)
+
+    return train_with_budget(ctx, train_once, learning_rate=p.recovery_learning_rate, epochs=p.recovery_epochs,
+                             tokenizer=tokenizer, description="recovery fine-tune")
+
+
 def build(ctx: BuildContext) -> dict:
     import torch
 
@@ -25,7 +48,6 @@ def build(ctx: BuildContext) -> dict:
     from bench.data import tokenize
     from bench.models import parameter_count, write_artifact_info
     from bench.timing import wall_clock_s
-    from bench.train import train_classifier
 
     p: PruneParams = ctx.params
     model, tokenizer, train = load_parent(ctx)
@@ -45,18 +67,15 @@ def build(ctx: BuildContext) -> dict:
     keep_heads, keep_ffn = surgery.choose(head_scores, ffn_scores, p.heads_fraction, p.ffn_fraction)
     surgery.prune(model, keep_heads, keep_ffn)
     importance_s = wall_clock_s() - t0
-    recovery = None
-    if p.recovery_epochs > 0:
-        settings = ctx.finetune.model_copy(update={"epochs": p.recovery_epochs, "max_steps": None})
-        recovery = train_classifier(model, tokenizer, train, settings, learning_rate=p.recovery_learning_rate,
-                                    progress=ctx.progress, description="recovery fine-tune")
+    model, recovery, tuning = recover(ctx, model, tokenizer, train)
     save_hf(model, tokenizer, ctx.out_dir)
     shape = surgery.shape_of(model)
     write_artifact_info(ctx.out_dir, {"pruned": shape})  # the loader rebuilds these shapes
     return {"parameters": parameter_count(model), "parent_parameters": before, "pruned": shape,
             "kept_heads": keep_heads, "importance_wall_s": importance_s, "train": recovery,
-            "val_accuracy": validation_accuracy(model, tokenizer, ctx)}
+            "val_accuracy": validation_accuracy(model, tokenizer, ctx), **tuning_info(tuning)}
 
 
 register_step(StepSpec(name="pruned", version=3, summary="structured pruning of heads and FFN neurons + recovery fine-tune",
-                       build=build, output_format="hf", input_formats=frozenset({"hf"}), params=PruneParams))
+                       build=build, output_format="hf", input_formats=frozenset({"hf"}), params=PruneParams,
+                       trains=True))
