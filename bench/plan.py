@@ -140,7 +140,7 @@ def _base(run: RunRecord, cell) -> dict:
                 max_queue_delay_ms=None, p99_upper_ms_at_capacity=None, replicas=None, monthly_usd=None,
                 usd_per_million=None, utilization=None, feasible=False, measured_on=measured_on(run),
                 pricing_label=pricing_label(run), cell_id=cell.cell_id,
-                traffic=((cell.server or {}).get("traffic") or {}).get("name", "fixed"))
+                traffic=cell.traffic or "fixed")
 
 
 def _row(run: RunRecord, cell, demand: tuple) -> PlanRow:

@@ -102,6 +102,16 @@ class CellRecord:
         object.__setattr__(self, "processes", processes)
         object.__setattr__(self, "latency", pooled_latency(processes))
 
+    @property
+    def traffic(self) -> str | None:
+        """A server cell's traffic model ("fixed", "real"): as its record says, else from its id (an
+        unsupported or failed cell has no server record), "fixed" for ids from before traffic models."""
+        if self.scenario != "server":
+            return None
+        recorded = ((self.server or {}).get("traffic") or {}).get("name")
+        scenario_part = self.cell_id.split("/")[1] if "/" in self.cell_id else "server"
+        return recorded or (scenario_part.split("-", 1)[1] if "-" in scenario_part else "fixed")
+
     def _validate(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"cell {self.cell_id}: status must be one of {STATUSES}, got {self.status!r}")

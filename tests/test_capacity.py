@@ -173,3 +173,16 @@ def test_server_rows_name_the_traffic_and_take_latency_from_the_conservative_rep
     assert fixed["max_qps"] == 80.0 and fixed["capacity"]["typical_qps"] == 100.0
     assert fixed["requests"] == 500  # the conservative repetition's requests, not the three pooled
     assert server_rows(golden_run(with_server=True))[0]["label"] == "full"  # one traffic model: no label
+
+
+def test_an_unsupported_real_traffic_cell_is_named_by_its_traffic_not_as_fixed_length():
+    """An unsupported or failed server cell has no server record: its traffic comes from its id."""
+    from bench.report.rows import server_rows
+
+    unsupported = [CellRecord(cell_id=f"trt/server{s}", variant="trt", steps=("trt",), runtime="tensorrt",
+                              scenario="server", status="unsupported", reason="no CUDA") for s in ("", "-real")]
+    assert [c.traffic for c in unsupported] == ["fixed", "real"]
+    rows = server_rows(_run_with(served_cell("onnx", [100.0]), *unsupported))
+    assert sorted(r["label"] for r in rows if r["variant"] == "trt") == ["trt (fixed-length)", "trt (real-length)"]
+    plan = make_plan([_run_with(served_cell("onnx", [100.0]), *unsupported)], qps=200, p99_ms=50)
+    assert sorted(r.traffic for r in plan if r.variant == "trt") == ["fixed", "real"]

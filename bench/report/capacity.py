@@ -17,7 +17,10 @@ FIXED_TRAFFIC = {"name": "fixed", "description": "every request padded to slo.se
 
 def traffic_of(cell) -> dict:
     """The cell's traffic model; fixed-length where the record predates traffic models."""
-    return (cell.server or {}).get("traffic") or FIXED_TRAFFIC
+    recorded = (cell.server or {}).get("traffic")
+    if recorded:
+        return recorded
+    return FIXED_TRAFFIC if cell.traffic in (None, "fixed") else {"name": cell.traffic, "description": None, "lengths": None}
 
 
 def traffic_label(cell) -> str:
