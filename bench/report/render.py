@@ -46,7 +46,7 @@ from bench.report.rows import (
     server_rows,
 )
 from bench.report.svgchart import run_variants, variant_colours
-from bench.report.tuning import cost_text, tuning_markdown, tuning_view
+from bench.report.tuning import cost_text, trained_artifacts, tuning_markdown, tuning_view
 from bench.stats import HIGH_CV
 
 # "quality" stands for the primary metric and the kind's other metrics (bench.report.quality.Metric.shown)
@@ -147,21 +147,16 @@ def cell_warnings(run: RunRecord) -> list[dict]:
 
 def trainings(run: RunRecord) -> list[dict]:
     """One row per trained artifact (a fine-tune shared by several variants is listed once)."""
-    by_key: dict[str, dict] = {}
     price = run.profile.get("price_usd_per_hour")
-    for variant, build in run.builds.items():
-        for m in build.get("manifests", []):
-            if not m.get("train"):
-                continue
-            t = m["train"]
-            row = by_key.setdefault(m["key"], {
-                "step": m["step"], "used_by": [], "wall_s": t["wall_s"], "steps": t["steps"],
-                "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
-                # training hours on the machine this run measured
-                "cost_usd": usd_for_duration(price, t["wall_s"]) if price is not None else None,
-                "priced": price is not None, "val_accuracy": m.get("val_accuracy")})
-            row["used_by"].append(variant)
-    return list(by_key.values())
+    out = []
+    for m, used_by in trained_artifacts(run):
+        t = m["train"]
+        out.append({"step": m["step"], "used_by": used_by, "wall_s": t["wall_s"], "steps": t["steps"],
+                    "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
+                    # training hours on the machine this run measured
+                    "cost_usd": usd_for_duration(price, t["wall_s"]) if price is not None else None,
+                    "priced": price is not None, "val_accuracy": m.get("val_accuracy")})
+    return out
 
 
 def quality_rows(run: RunRecord) -> list[dict]:

@@ -12,23 +12,28 @@ from bench.report.quality import LABELS
 BUDGET_KEYS = ("budget", "sampler", "learning_rate_factors", "epoch_factors", "metric", "seed")
 
 
+def trained_artifacts(run: RunRecord) -> list[tuple[dict, list[str]]]:
+    """Each trained artifact's manifest once (a step shared by several variants), with the variants using it."""
+    by_key: dict[str, tuple[dict, list[str]]] = {}
+    for variant, build in run.builds.items():
+        for m in build.get("manifests", []):
+            if m.get("train"):
+                by_key.setdefault(m["key"], (m, []))[1].append(variant)
+    return list(by_key.values())
+
+
 def tuned_steps(run: RunRecord) -> list[dict]:
     """One entry per trained artifact (a step shared by several variants once): step, used_by, its
     `tuning` record (None where it was trained once at its own settings) and the tuning's cost."""
-    by_key: dict[str, dict] = {}
     price = run.profile.get("price_usd_per_hour")
-    for variant, build in run.builds.items():
-        for m in build.get("manifests", []):
-            if not m.get("train"):
-                continue
-            tuning = m.get("tuning")
-            row = by_key.setdefault(m["key"], {
-                "step": m["step"], "used_by": [], "tuning": tuning,
-                # every trial's training and scoring, on the machine this run measured
-                "cost_usd": usd_for_duration(price, tuning["wall_s"]) if tuning and price is not None else None,
-                "priced": price is not None})
-            row["used_by"].append(variant)
-    return list(by_key.values())
+    out = []
+    for m, used_by in trained_artifacts(run):
+        tuning = m.get("tuning")
+        out.append({"step": m["step"], "used_by": used_by, "tuning": tuning,
+                    # every trial's training and scoring, on the machine this run measured
+                    "cost_usd": usd_for_duration(price, tuning["wall_s"]) if tuning and price is not None else None,
+                    "priced": price is not None})
+    return out
 
 
 def budget_sentence(steps: list[dict]) -> str | None:
