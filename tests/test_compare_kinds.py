@@ -142,3 +142,16 @@ def test_thresholds_line_names_the_primary_metric_threshold():
     assert line.endswith("or 1.5 points (PR-AUC).")
     old = {"cells": {"full/accuracy": {"accuracy": 0.9, "correct_bits": ""}}, "run_id": "B"}  # before task kinds
     assert thresholds_line({"run_id": "A"}, old, Gate()).endswith("or 0.5 points (accuracy).")
+
+
+def test_runs_of_different_task_kinds_are_unusable_not_a_crash():
+    """A classification baseline against a regression run: exit 2 naming both metrics (it crashed with a
+    KeyError and exit 1, which a gate reads as a regression)."""
+    y = rng.normal(size=200)
+    regression = {"scenario": "accuracy", "status": "ok", **_regression_entry(y, y + 0.1)}
+    classification = {"scenario": "accuracy", "status": "ok", "kind": "classification", "metric": "accuracy",
+                      "value": 0.8, "accuracy": 0.8, "n_examples": 200}
+    snap = lambda cell: {"suite_name": "s", "cells": {"full/accuracy": cell}, "test_sha256": "x"}  # noqa: E731
+    changes, problems = cmp.compare_snapshots(snap(classification), snap(regression), T)
+    assert changes == [] and cmp.exit_code(changes, problems) == 2
+    assert any("classification accuracy" in p and "regression rmse" in p for p in problems), problems

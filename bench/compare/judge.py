@@ -300,15 +300,25 @@ def compare_snapshots(base: dict, new: dict, gate: Gate) -> tuple[list[MetricCha
     the comparison unusable (different suites or test splits, cells missing from the new run)."""
     family = family_size(base, new) if gate.correction == "holm" else 1
     changes: list[MetricChange] = []
+    problems = _snapshot_problems(base, new)
     for cid, a in base["cells"].items():
         b = new["cells"].get(cid)
         if b is None or a["status"] != "ok":
+            continue
+        if b["status"] == "ok" and _judged_on(a) != _judged_on(b):  # no test compares two different metrics
+            problems.append(f"cell {cid} is judged on {' '.join(_judged_on(a))} in the baseline and on "
+                            f"{' '.join(_judged_on(b))} in the new run: different task kinds are not comparable")
             continue
         if b["status"] != "ok":
             changes.append(_status_change(cid, b))
         elif a["scenario"] in SCENARIO_COMPARISONS:
             changes += SCENARIO_COMPARISONS[a["scenario"]].changes(cid, a, b, gate, family)
-    return correct_for_multiplicity(changes, gate), _snapshot_problems(base, new)
+    return correct_for_multiplicity(changes, gate), problems
+
+
+def _judged_on(cell: dict) -> tuple[str, str]:
+    """(task kind, metric) of an accuracy cell's snapshot; ("", "") for other scenarios."""
+    return (cell.get("kind", "classification"), cell.get("metric", "accuracy")) if cell["scenario"] == "accuracy" else ("", "")
 
 
 def exit_code(changes: list[MetricChange], problems: list[str]) -> int:
