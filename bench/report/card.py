@@ -133,8 +133,11 @@ def _quality_figure(run, variant: str) -> dict:
     v, ci = value(qualities.get(variant), metric.name), interval(qualities.get(variant), metric.name)
     delta = format_delta(metric, v, value(qualities.get(ref), metric.name)) + (" points" if metric.name == "accuracy" else "")
     floor, _ = quality_floor(run)
+    paired = paired_accuracy_interval(qualities.get(variant), qualities.get(floor.reference), floor) if floor else None
     note = (f"95% CI {format_interval(ci)}; {delta} vs {ref or 'full'} ({metric.better} is better)"
-            + (f"; floor {floor.threshold:.4f}" if floor else ""))
+            + (f"; floor {floor.threshold:.4f}" if floor else "")
+            # the floor is judged on the interval paired with the reference (same examples), which is narrower
+            + (f", judged on the 95% CI paired with {floor.reference}: {format_interval(paired)}" if paired else ""))
     return _figure("quality", metric.label, f"{v:.4f}", v, note)
 
 
