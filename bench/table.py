@@ -61,6 +61,10 @@ class Table:
 def decode(path: Path, encoding: str) -> str:
     """The file's text; bytes that are not `encoding` are an error naming the line and the bytes."""
     raw = path.read_bytes()
+    utf16 = encoding.lower().replace("_", "-").startswith(("utf-16", "utf16"))
+    if not utf16 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"{path}: the file starts with a UTF-16 byte-order mark but task.encoding is "
+                        f"'{encoding}'; set task.encoding = 'utf-16' (or save the file as UTF-8)")
     try:
         text = raw.decode(encoding)
     except LookupError:
@@ -71,6 +75,10 @@ def decode(path: Path, encoding: str) -> str:
         raise DataError(f"{path}: line {line}, byte {column} of the line: bytes {raw[e.start:e.end].hex(' ')} "
                         f"are not valid {encoding}; set task.encoding to the file's encoding "
                         "(e.g. 'cp1252' for a Windows spreadsheet export, 'latin-1')") from None
+    if "\x00" in text and not utf16:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataError(f"{path}: line {line}: NUL characters in text read as '{encoding}': a UTF-16 file without "
+                        "a byte-order mark? set task.encoding = 'utf-16-le' (or 'utf-16-be'), or save it as UTF-8")
     return text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not part of the first column's name
 
 
@@ -84,6 +92,10 @@ def read_csv(path: Path, encoding: str) -> Table:
                 rows.append(row)
                 starts.append(start)
     except csv.Error as e:
+        if "unexpected end of data" in str(e):  # the file ends inside a quoted field: name where it opened
+            raise DataError(f"{path}: line {end + 1}: a quoted field that starts in the record on this line is "
+                            "never closed (the file ends inside it); close the quote or double a quote inside "
+                            "the field (\"\")") from None
         raise DataError(f"{path}: line {reader.line_num}: not valid CSV: {e}") from None
     if not rows:
         raise DataError(f"{path}: the file is empty")

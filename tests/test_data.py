@@ -204,6 +204,23 @@ def test_errors_name_the_physical_line_after_a_multiline_record(tmp_path):
         load_task_data(Task(dataset=str(write(tmp_path, "f.csv", body))), tmp_path)
 
 
+def test_an_unclosed_quote_names_the_line_it_opens_on_not_the_end_of_the_file(tmp_path):
+    body = "text,label\n" + '"two\nlines",a\n' + '"never closed,b\n' + many(10)
+    with pytest.raises(DataError, match=r"line 4: a quoted field .* never closed"):
+        load_task_data(Task(dataset=str(write(tmp_path, "q.csv", body))), tmp_path)
+
+
+def test_a_utf16_file_is_named_as_such_whatever_encoding_was_set(tmp_path):
+    body = "text,label\n" + many(30)
+    for encoding in ("utf-8", "latin-1"):
+        with pytest.raises(DataError, match=r"UTF-16 byte-order mark.*task\.encoding = 'utf-16'"):
+            load_task_data(Task(dataset=str(write(tmp_path, "bom.csv", body, "utf-16")), encoding=encoding), tmp_path)
+        with pytest.raises(DataError, match=r"line 1: NUL characters.*'utf-16-le'"):
+            load_task_data(Task(dataset=str(write(tmp_path, "le.csv", body, "utf-16-le")), encoding=encoding), tmp_path)
+    d = load_task_data(Task(dataset=str(write(tmp_path, "ok.csv", body, "utf-16")), encoding="utf-16"), tmp_path)
+    assert len(d.train.texts) + len(d.val.texts) + len(d.test.texts) == 30
+
+
 def test_jsonl_errors_name_the_line(tmp_path):
     body = "".join(f'{{"text": "m {i}", "label": {i % 2}}}\n' for i in range(20)) + "\n" + '{"text": "", "label": 1}\n'
     with pytest.raises(DataError, match=r"\(line 22\)"):
