@@ -189,7 +189,7 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
          p99_ms: Annotated[float, typer.Option(help="p99 latency per request to meet, ms (queueing included).")],
          headroom: Annotated[float, typer.Option(help="Fraction of each replica's measured capacity kept free, 0-0.9.")] = 0.0,
          hours_per_month: Annotated[float, typer.Option(help="Hours billed per month.")] = 730.0,
-         out: Annotated[Path, typer.Option(help="Folder for plan.md and plan.json.")] = Path("plan"),
+         out: Annotated[Path, typer.Option(help="Folder for plan.md and plan.json (written over if there).")] = Path("plan"),
          verify: Annotated[bool, typer.Option(help="Serve the cheapest plan's variant at its per-replica load here and check the p99.")] = False):
     """Replicas, monthly cost and cost per 1M requests for a traffic and a p99, per variant and profile."""
     import json
@@ -200,8 +200,9 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
 
     if not 0 <= headroom <= 0.9:
         raise BenchError(f"--headroom {headroom:g}: expected a fraction between 0 and 0.9, e.g. 0.2")
-    if qps <= 0 or p99_ms <= 0 or hours_per_month <= 0:
-        raise BenchError("--qps, --p99-ms and --hours-per-month must be > 0")
+    for flag, value in (("--qps", qps), ("--p99-ms", p99_ms), ("--hours-per-month", hours_per_month)):
+        if not value > 0:
+            raise BenchError(f"{flag} {value:g}: expected a number > 0")
     console = _console()
     runs = [load_run(d) for d in run_dirs]
     if not any(c.scenario == "server" for r in runs for c in r.cells):
@@ -210,6 +211,7 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
     rows = make_plan(runs, qps, p99_ms, headroom=headroom, hours_per_month=hours_per_month,
                      sources=[str(d) for d in run_dirs])
     print_plan(rows, qps, p99_ms, headroom, console)
+    replaced = (out / "plan.json").is_file()
     out.mkdir(parents=True, exist_ok=True)
     document = {"qps": qps, "p99_ms": p99_ms, "headroom": headroom, "hours_per_month": hours_per_month,
                 "runs": [str(d) for d in run_dirs], "pricing_labels": sorted({r.pricing_label for r in rows if r.pricing_label}),
@@ -218,7 +220,7 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
         document["verification"] = _verify_cheapest(runs, run_dirs, rows, qps, p99_ms, out, console)
     write_atomic(out / "plan.json", json.dumps(document, indent=1))
     write_atomic(out / "plan.md", plan_markdown(rows, qps, p99_ms, headroom, hours_per_month))
-    console.print(f"plan: {out / 'plan.md'}, {out / 'plan.json'}")
+    console.print(f"plan: {out / 'plan.md'}, {out / 'plan.json'}" + (" (the previous plan there replaced)" if replaced else ""))
     if verify and document["verification"]["status"] != "met":
         raise typer.Exit(1)
 

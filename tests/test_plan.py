@@ -70,6 +70,22 @@ def test_plan_command_writes_md_and_json(tmp_path, capsys):
     md = (tmp_path / "plan" / "plan.md").read_text()
     assert "| 1 | test-cpu" in md and "tiny: accuracy 0.7000 is below the floor" in md
     assert not math.isnan(doc["rows"][0]["usd_per_million"])
+    app(["plan", str(tmp_path / "run"), "--qps", "100", "--p99-ms", "50", "--out", str(tmp_path / "plan")],
+        standalone_mode=False)
+    assert "previous plan there replaced" in " ".join(capsys.readouterr().err.split())
+    assert json.loads((tmp_path / "plan" / "plan.json").read_text())["qps"] == 100
+
+
+@pytest.mark.parametrize("flag", ["--qps", "--p99-ms", "--hours-per-month"])
+def test_plan_names_the_flag_with_a_bad_value(tmp_path, flag):
+    from bench.errors import BenchError
+
+    save_run(tmp_path / "run", golden_run(with_server=True))
+    args = {"--qps": "200", "--p99-ms": "50", "--hours-per-month": "730", flag: "-5"}
+    with pytest.raises(BenchError, match=f"^{flag} -5: expected a number > 0"):
+        app(["plan", str(tmp_path / "run"), *[x for kv in args.items() for x in kv], "--out", str(tmp_path / "p")],
+            standalone_mode=False)
+    assert not (tmp_path / "p").exists()
 
 
 def test_plan_refuses_runs_without_server_results(tmp_path):
