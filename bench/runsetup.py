@@ -60,6 +60,11 @@ class RunSetup:
     variants: tuple[Variant, ...]
 
 
+def is_reference(variant: Variant) -> bool:
+    """The full fine-tune in its own PyTorch runtime (bench.report.quality.reference_variant, before a run)."""
+    return (variant.chain or variant.name.split("+")) == ["full"] and variant.runtime in (None, "torch")
+
+
 def select_variants(suite: Suite, only: list[str] | None, where: str) -> list[Variant]:
     if not only:
         return list(suite.variants)
@@ -160,6 +165,10 @@ def start_run(suite_ref: str, request: ProfileRequest, out_root: Path, overrides
     env = {**(node.environment if node else collect_environment(REPO_ROOT, machine)),
            "profile_check": choice.to_dict(), **({"cluster": node.cluster} if node else {})}
     variants = select_variants(suite, only, str(suite_path))
+    if only and suite.slo.quality_floor is None and not any(is_reference(v) for v in variants):
+        console.print("[yellow]--only leaves out the full fine-tune in PyTorch (the reference of the relative "
+                      "quality floor, slo.accuracy_floor): this run cannot judge the floor or recommend a variant; "
+                      "add --only full, or set slo.quality_floor to an absolute value[/]", soft_wrap=True)
     base_model_dir = resolve_base_model(suite.model.base, suite_path.parent, suite.model.trust_remote_code)
     check_lengths(suite, suite_path, base_model_dir)  # refused here, not mid-run
     check_lora_targets(suite, variants, base_model_dir, str(suite_path))

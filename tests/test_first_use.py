@@ -14,7 +14,7 @@ import pytest
 from bench.config import ConfigError, Task, read_suite
 from bench.errors import BenchError, DataError, rows_have
 from bench.registry import load_suite
-from bench.runsetup import check_distilled_layers, select_variants
+from bench.runsetup import check_distilled_layers, is_reference, select_variants
 from tests.conftest import REPO
 
 
@@ -31,6 +31,8 @@ def test_more_student_layers_than_the_teacher_has_are_refused_up_front(tiny_mode
                           capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 2 and "steps.distilled.layers = 3" in done.stderr and "has 2" in done.stderr
     assert "smoke.toml: steps.distilled.layers" in " ".join(done.stderr.split())  # the value is the file's
+    # said before anything is built: without the reference the relative floor cannot be judged
+    assert "--only leaves out the full fine-tune in PyTorch" in " ".join(done.stderr.split())
     assert not (tmp_path / "out").exists()
     by_set = subprocess.run([*done.args, "--set", "steps.distilled.layers=4"], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -67,6 +69,11 @@ def test_help_texts_keep_words_in_square_brackets():
     assert "Default: results/baselines/<suite>-<profile>.json.gz" in baseline  # markdown mode would drop these
     assert "Default: the suite's [gate], else 5%." in compare and "--error-tolerance" in compare
     assert "pip install 'bench[ray]'" in run and "the suite's [cluster] executor" in run
+
+
+def test_only_the_eager_full_fine_tune_is_the_reference():
+    suite, _ = load_suite("default")
+    assert [v.name for v in suite.variants if is_reference(v)] == ["full"]  # not onnx, compiled, bf16
 
 
 def test_an_unknown_only_variant_gets_a_did_you_mean():
