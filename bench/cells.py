@@ -77,6 +77,8 @@ def cell_warnings(job, fields: dict, machine: Machine) -> tuple[str, ...]:
     if machine.usable_cores and job.threads > machine.usable_cores:
         out.append(f"{job.threads} threads on {machine.usable_cores} usable cores (measure.threads): threads wait "
                    "for each other and the latency is not what a right-sized deployment sees")
+    if (fields.get("quality") or {}).get("ci_note"):
+        out.append(fields["quality"]["ci_note"])
     if fields.get("server"):
         from bench.scenarios.server import server_warnings
 

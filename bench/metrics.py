@@ -96,13 +96,30 @@ def regression_summary(pred, y, *, seed: int = 0) -> dict:
     return out
 
 
+# Below this many examples of either class the percentile bootstrap of a ranking metric degenerates:
+# with one positive every resample that holds it ranks it the same, and the "interval" has zero width
+# (Efron & Tibshirani, An Introduction to the Bootstrap, 1993: the bootstrap needs the sample to stand for
+# its population; a handful of events cannot). Ten events per class is the usual floor of that kind.
+MIN_CLASS_EXAMPLES_FOR_CI = 10
+
+
 def binary_summary(scores, y, threshold: float, *, seed: int = 0) -> dict:
-    """PR-AUC and ROC-AUC of the positive-class scores, F1 and recall at `threshold`, with 95% CIs."""
+    """PR-AUC and ROC-AUC of the positive-class scores (n,), F1 and recall at `threshold`, with 95% CIs.
+    Where either class has fewer than MIN_CLASS_EXAMPLES_FOR_CI examples the CIs are None (so no floor is
+    judged on them) and `ci_note` says why."""
     out = {}
+    positives = int(np.sum(y))
+    negatives = int(np.asarray(y).size) - positives
+    too_few = min(positives, negatives) < MIN_CLASS_EXAMPLES_FOR_CI
     for name, fn in (("pr_auc", average_precision), ("roc_auc", roc_auc),
                      ("f1", lambda s, t: f1_and_recall(s >= threshold, t)[0]),
                      ("recall", lambda s, t: f1_and_recall(s >= threshold, t)[1])):
         out[name] = fn(scores, y)
-        out[f"{name}_ci95"] = bootstrap_ci(fn, scores, y, seed=seed)
-    out["positives"] = int(np.sum(y))
+        out[f"{name}_ci95"] = None if too_few else bootstrap_ci(fn, scores, y, seed=seed)
+    out["positives"] = positives
+    if too_few:
+        out["ci_note"] = (f"the test split has {positives} positive and {negatives} negative examples: too few for "
+                          f"an interval (at least {MIN_CLASS_EXAMPLES_FOR_CI} of each), so its quality is not "
+                          "judged against the floor; give the task more rows (task.max_test_rows) or a larger "
+                          "test share (task.split)")
     return out
