@@ -118,7 +118,7 @@ def build_view(run: RunRecord) -> dict:
             "notes": offline_notes(rows), "server_notes": server_notes(servers), "floor": quality_floor(run)[0],
             "run": run, "rows": rows, "points": points, "frontier": [p for p in points if p["on_frontier"]],
             "rec": rec, "warnings": cell_warnings(run), "rec_text": recommendation_text(rec, run), "failed": failed,
-            "trainings": trainings(run), "tuning": tuning_view(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
+            "trainings": trainings(run), "val_metric_label": metric.label, "tuning": tuning_view(run), "quality": quality_rows(run), "seq": seq, "columns": table_columns(rows, metric),
             "metric": metric, "quality_headers": quality_headers(metric),
             "fmt": fmt, "cell": cell, "money": money, "header": header_line(run), "warning": mismatch_warning(run),
             "pricing_label": pricing_label(run), "priced": has_price(run.profile)}
@@ -155,7 +155,9 @@ def trainings(run: RunRecord) -> list[dict]:
                     "trainable_parameters": t["trainable_parameters"], "peak_rss_mib": t["peak_rss_mib"],
                     # training hours on the machine this run measured
                     "cost_usd": usd_for_duration(price, t["wall_s"]) if price is not None else None,
-                    "priced": price is not None, "val_accuracy": m.get("val_accuracy")})
+                    "priced": price is not None,
+                    # the task's primary metric on the validation split (artifacts from before: accuracy)
+                    "val_metric": m.get("val_metric", "accuracy"), "val_value": m.get("val_value", m.get("val_accuracy"))})
     return out
 
 
@@ -214,10 +216,11 @@ def markdown(view: dict) -> str:
     lines += _md_notes(view)
     lines += ["", "## All cells", "", *_md_table(view["rows"], view["columns"])]
     if view["trainings"]:
-        lines += ["", "## Training", "", "| step | used by | wall s | steps | trainable params | peak RSS MiB | cost USD | val accuracy |",
+        lines += ["", "## Training", "", "| step | used by | wall s | steps | trainable params | peak RSS MiB | cost USD | "
+                  f"validation {view['val_metric_label']} |",
                   "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {t['step']} | {', '.join(t['used_by'])} | {t['wall_s']:.1f} | {t['steps']} | {t['trainable_parameters']:,} | "
-                  f"{t['peak_rss_mib']:.0f} | {money(t, 'cost_usd', '.5f')} | {fmt('accuracy', t['val_accuracy'])} |" for t in view["trainings"]]
+                  f"{t['peak_rss_mib']:.0f} | {money(t, 'cost_usd', '.5f')} | {fmt(t['val_metric'], t['val_value'])} |" for t in view["trainings"]]
     lines += tuning_markdown(view["tuning"])
     if view["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w['warning']} ({', '.join(w['cells'])})" for w in view["warnings"]]

@@ -29,22 +29,26 @@ class BuildContext:
     tuning: Tuning | None = None  # [tuning], its metric resolved, where this step is tuned (bench/tuning.py)
 
 
-def validation_accuracy(model, tokenizer, ctx: BuildContext) -> float | None:
-    """Accuracy on the validation split, in PyTorch; a sanity figure for the manifest, not a result."""
+def validation_figures(model, tokenizer, ctx: BuildContext) -> dict:
+    """The task's primary metric on the validation split, in PyTorch, for the manifest (a sanity figure,
+    not a result): {"val_metric": name, "val_value": value, "val_accuracy": accuracy or None (a regression
+    has none)}; {} without a validation split. Scored as the accuracy cell scores (tuning.score_logits)."""
     import numpy as np
 
-    from bench.data import read_split
+    from bench.data import read_split, read_task_info
     from bench.evaluate import predict_logits
     from bench.runtimes.torch_eager import TorchSession
+    from bench.tuning import score_logits
 
     val = read_split(ctx.val_path)
     if not val.texts:
-        return None
+        return {}
     logits = predict_logits(TorchSession(model, ctx.device), tokenizer, val.texts, pairs=val.pairs,
                             max_length=ctx.finetune.max_length, batch_size=ctx.eval_batch_size)
-    if logits.shape[-1] == 1:
-        return None  # a regression has no accuracy; the accuracy cell reports its RMSE
-    return float(np.mean(logits.argmax(-1) == np.asarray(val.labels)))
+    info = read_task_info(Path(ctx.val_path))
+    metric = info.get("metric", "accuracy")
+    accuracy = None if logits.shape[-1] == 1 else float(np.mean(logits.argmax(-1) == np.asarray(val.labels)))
+    return {"val_metric": metric, "val_value": score_logits(logits, val.labels, metric, info), "val_accuracy": accuracy}
 
 
 def unmarked_pair_reason(tokenizer, pair_column: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, load_parent, save_hf, tuning_info, validation_accuracy
+from bench.steps.base import BuildContext, load_parent, save_hf, tuning_info, validation_figures
 
 
 class DistillParams(BaseModel):
@@ -92,7 +92,7 @@ def build(ctx: BuildContext) -> dict:
     if shape:  # a pruned teacher's kept layers keep their pruned shapes; the loader rebuilds them
         write_artifact_info(ctx.out_dir, {"pruned": shape})
     return {"parameters": parameter_count(student), "teacher_layers_kept": keep, "train": train_stats,
-            "val_accuracy": validation_accuracy(student, tokenizer, ctx), **tuning_info(tuning)}
+            **validation_figures(student, tokenizer, ctx), **tuning_info(tuning)}
 
 
 register_step(StepSpec(name="distilled", version=3, summary="knowledge distillation into a student with fewer layers",

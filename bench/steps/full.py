@@ -4,7 +4,7 @@ suite's [tuning], the best of its trials on the validation split (bench/tuning.p
 from __future__ import annotations
 
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, save_hf, tuning_info, validation_accuracy
+from bench.steps.base import BuildContext, save_hf, tuning_info, validation_figures
 
 
 def build(ctx: BuildContext) -> dict:
@@ -31,7 +31,7 @@ def build(ctx: BuildContext) -> dict:
                                              epochs=ctx.finetune.epochs, tokenizer=tokenizer, description="fine-tune")
     save_hf(model.cpu(), tokenizer, ctx.out_dir)
     return {"parameters": parameter_count(model), "train": train,
-            "val_accuracy": validation_accuracy(model, tokenizer, ctx), **tuning_info(tuning)}
+            **validation_figures(model, tokenizer, ctx), **tuning_info(tuning)}
 
 
 register_step(StepSpec(name="full", version=2, summary="full fine-tune of the base model", build=build, output_format="hf",

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bench.errors import BenchError
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, save_hf, tuning_info, validation_accuracy
+from bench.steps.base import BuildContext, save_hf, tuning_info, validation_figures
 
 DEFAULT_TARGETS = "every linear layer of the backbone"
 
@@ -153,7 +153,7 @@ def build(ctx: BuildContext) -> dict:
             "lora_targets": {"source": source, "layer_names": sorted({n.rsplit(".", 1)[-1] for n in adapted}),
                              "adapted_modules": len(adapted),
                              "trainable_parameters": train["trainable_parameters"]},
-            "val_accuracy": validation_accuracy(model, tokenizer, ctx), **tuning_info(tuning)}
+            **validation_figures(model, tokenizer, ctx), **tuning_info(tuning)}
 
 
 def merge(ctx: BuildContext) -> dict:
@@ -162,7 +162,7 @@ def merge(ctx: BuildContext) -> dict:
     merged = load_artifact_model(ctx.parent_dir).merge_and_unload()
     tokenizer = load_tokenizer(ctx.parent_dir)
     save_hf(merged, tokenizer, ctx.out_dir)
-    return {"parameters": parameter_count(merged), "val_accuracy": validation_accuracy(merged, tokenizer, ctx)}
+    return {"parameters": parameter_count(merged), **validation_figures(merged, tokenizer, ctx)}
 
 
 register_step(StepSpec(name="lora", version=3, summary="LoRA fine-tune (peft), served with unmerged adapters", build=build,

@@ -8,7 +8,7 @@ offered on CUDA only (CPU fp16 kernels are emulated).
 from __future__ import annotations
 
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, save_hf, validation_accuracy
+from bench.steps.base import BuildContext, save_hf, validation_figures
 
 
 def cpu_bf16_kernels() -> str:
@@ -41,7 +41,7 @@ def _cast(ctx: BuildContext, dtype_name: str) -> dict:
     if info:
         write_artifact_info(ctx.out_dir, info)  # e.g. the pruned shapes
     out = {"parameters": parameter_count(model), "dtype": dtype_name,
-           "val_accuracy": validation_accuracy(model, tokenizer, ctx)}
+           **validation_figures(model, tokenizer, ctx)}
     if ctx.device == "cpu":
         out["cpu_bf16_kernels"] = cpu_bf16_kernels()
     return out

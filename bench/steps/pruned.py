@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.specs import StepSpec, register_step
-from bench.steps.base import BuildContext, load_parent, save_hf, tuning_info, validation_accuracy
+from bench.steps.base import BuildContext, load_parent, save_hf, tuning_info, validation_figures
 
 
 class PruneParams(BaseModel):
@@ -73,7 +73,7 @@ def build(ctx: BuildContext) -> dict:
     write_artifact_info(ctx.out_dir, {"pruned": shape})  # the loader rebuilds these shapes
     return {"parameters": parameter_count(model), "parent_parameters": before, "pruned": shape,
             "kept_heads": keep_heads, "importance_wall_s": importance_s, "train": recovery,
-            "val_accuracy": validation_accuracy(model, tokenizer, ctx), **tuning_info(tuning)}
+            **validation_figures(model, tokenizer, ctx), **tuning_info(tuning)}
 
 
 register_step(StepSpec(name="pruned", version=3, summary="structured pruning of heads and FFN neurons + recovery fine-tune",
