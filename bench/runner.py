@@ -228,6 +228,7 @@ def run_contexts(contexts: list[RunContext]) -> list[int]:
     """Measure one run (here) or the runs of a fan-out (one thread each, sharing one progress display),
     saving every finished cell at once; each run's exit code. Interrupted: every run is saved as
     `interrupted` with how to resume it, and KeyboardInterrupt is raised."""
+    before = [(ctx.record.cells, ctx.record.finished_at) for ctx in contexts]
     for ctx in contexts:
         ctx.save()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C
@@ -246,8 +247,11 @@ def run_contexts(contexts: list[RunContext]) -> list[int]:
     finally:
         signal.signal(signal.SIGTERM, previous)
     codes = []
-    for ctx in contexts:
-        ctx.save(status="finished", finished_at=utc_now())
+    for ctx, (cells, finished_at) in zip(contexts, before, strict=True):
+        # the resume of a finished run that had nothing left to measure keeps the time it finished
+        unchanged = finished_at is not None and len(cells) == len(ctx.record.cells) and all(
+            a is b for a, b in zip(cells, ctx.record.cells, strict=True))
+        ctx.save(status="finished", finished_at=finished_at if unchanged else utc_now())
         codes.append(EXIT_FAILED_CELLS if any(c.status == "failed" for c in ctx.record.cells) else EXIT_OK)
     return codes
 

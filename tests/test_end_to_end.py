@@ -214,6 +214,9 @@ def test_killed_run_resumes_to_the_same_cells(smoke_run, tmp_path):
     expected = {c["cell_id"] for c in full_run["cells"] if c["variant"] in ("full", "onnx")}
     assert {c["cell_id"] for c in after["cells"]} == expected
     assert "resuming" in resumed.stderr
+    again = subprocess.run(resumed.args, capture_output=True, text=True, timeout=600, env=env)  # nothing left
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(run_json.read_text())["finished_at"] == after["finished_at"]
 
 
 def test_failed_cells_give_exit_code_3_and_the_run_completes(smoke_run, tmp_path):
