@@ -96,7 +96,9 @@ def read_csv(path: Path, encoding: str) -> Table:
             raise DataError(f"{path}: line {end + 1}: a quoted field that starts in the record on this line is "
                             "never closed (the file ends inside it); close the quote or double a quote inside "
                             "the field (\"\")") from None
-        raise DataError(f"{path}: line {reader.line_num}: not valid CSV: {e}") from None
+        where = f"line {reader.line_num}" + (f" (in the record that starts on line {end + 1}: a quote opened there "
+                                             "may be unclosed)" if reader.line_num > end + 1 else "")
+        raise DataError(f"{path}: {where}: not valid CSV: {e}") from None
     if not rows:
         raise DataError(f"{path}: the file is empty")
     header = rows[0]

@@ -208,6 +208,9 @@ def test_an_unclosed_quote_names_the_line_it_opens_on_not_the_end_of_the_file(tm
     body = "text,label\n" + '"two\nlines",a\n' + '"never closed,b\n' + many(10)
     with pytest.raises(DataError, match=r"line 4: a quoted field .* never closed"):
         load_task_data(Task(dataset=str(write(tmp_path, "q.csv", body))), tmp_path)
+    body = "text,label\n" + many(3) + '"never closed,b\n' + '"the next record",a\n' + many(10)
+    with pytest.raises(DataError, match=r"line 6 \(in the record that starts on line 5: a quote opened there"):
+        load_task_data(Task(dataset=str(write(tmp_path, "q2.csv", body))), tmp_path)
 
 
 def test_a_utf16_file_is_named_as_such_whatever_encoding_was_set(tmp_path):
