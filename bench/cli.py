@@ -44,6 +44,8 @@ def run(suite: Annotated[str | None, typer.Argument(help="Suite name (in suites/
     (one per profile with --executor ray)."""
     if suite is None and resume is None:
         raise BenchError("name a SUITE (see `bench suites`) or give --resume RUN_DIR")
+    if resume is None and out.exists() and not out.is_dir():
+        raise BenchError(f"--out {out}: is a file, not a folder; give a folder for the run directories")
     where = _where(suite if resume is None else None, set_, profile or [], executor, ray_address, node_wait_s,
                    artifact_store)
     console = _console()
@@ -201,8 +203,10 @@ def plan(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories wi
     if not 0 <= headroom <= 0.9:
         raise BenchError(f"--headroom {headroom:g}: expected a fraction between 0 and 0.9, e.g. 0.2")
     for flag, value in (("--qps", qps), ("--p99-ms", p99_ms), ("--hours-per-month", hours_per_month)):
-        if not value > 0:
-            raise BenchError(f"{flag} {value:g}: expected a number > 0")
+        if not 0 < value < math.inf:
+            raise BenchError(f"{flag} {value:g}: expected a finite number > 0")
+    if hours_per_month > 744:
+        raise BenchError(f"--hours-per-month {hours_per_month:g}: a month has at most 744 hours (31 x 24)")
     console = _console()
     runs = [load_run(d) for d in run_dirs]
     if not any(c.scenario == "server" for r in runs for c in r.cells):

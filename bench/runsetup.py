@@ -39,6 +39,8 @@ def new_run_dir(out_root: Path, suite_name: str, git_short: str | None, tag: str
             return candidate
         except FileExistsError:
             continue
+        except (NotADirectoryError, PermissionError) as e:
+            raise BenchError(f"--out {out_root}: cannot create {candidate} ({e.strerror}); give a writable folder") from None
     raise BenchError(f"cannot create a new run directory under {base.parent}")
 
 

@@ -71,6 +71,17 @@ def test_help_texts_keep_words_in_square_brackets():
     assert "pip install 'bench[ray]'" in run and "the suite's [cluster] executor" in run
 
 
+def test_an_out_that_is_a_file_is_refused_before_anything_runs(tmp_path):
+    from bench.cli import app
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(BenchError, match=r"--out .*afile: is a file, not a folder"):
+        app(["run", "smoke", "--out", str(tmp_path / "afile")], standalone_mode=False)
+    with pytest.raises(BenchError, match=r"--out .*afile/deeper: cannot create"):
+        from bench.runsetup import new_run_dir
+        new_run_dir(tmp_path / "afile" / "deeper", "smoke", "abc")
+
+
 def test_only_the_eager_full_fine_tune_is_the_reference():
     suite, _ = load_suite("default")
     assert [v.name for v in suite.variants if is_reference(v)] == ["full"]  # not onnx, compiled, bf16

@@ -82,10 +82,14 @@ def test_plan_names_the_flag_with_a_bad_value(tmp_path, flag):
 
     save_run(tmp_path / "run", golden_run(with_server=True))
     args = {"--qps": "200", "--p99-ms": "50", "--hours-per-month": "730", flag: "-5"}
-    with pytest.raises(BenchError, match=f"^{flag} -5: expected a number > 0"):
+    with pytest.raises(BenchError, match=f"^{flag} -5: expected a finite number > 0"):
         app(["plan", str(tmp_path / "run"), *[x for kv in args.items() for x in kv], "--out", str(tmp_path / "p")],
             standalone_mode=False)
     assert not (tmp_path / "p").exists()
+    args[flag] = "inf"
+    with pytest.raises(BenchError, match=f"^{flag} inf: expected a finite number > 0"):
+        app(["plan", str(tmp_path / "run"), *[x for kv in args.items() for x in kv], "--out", str(tmp_path / "p")],
+            standalone_mode=False)
 
 
 def test_plan_refuses_runs_without_server_results(tmp_path):
