@@ -60,7 +60,8 @@ def _cell_entry(c, labels: np.ndarray | None) -> dict:
     elif c.scenario == "accuracy":
         entry.update(_quality_entry(c.quality, labels))
     elif c.scenario == "server":
-        entry.update(max_qps=(c.server.get("best") or {}).get("max_qps"))
+        entry.update(max_qps=(c.server.get("best") or {}).get("max_qps"),  # the conservative repetition's
+                     repetitions_qps=(c.server.get("capacity") or {}).get("repetitions_qps"))
     return entry
 
 

@@ -52,7 +52,7 @@ def format_detectable(c: MetricChange) -> str:
 def row_cells(c: MetricChange) -> list[str]:
     """The texts of one table row, in COLUMNS order (the verdict as a word; markdown adds its icon)."""
     return [c.cell_id, c.metric, format_value(c.metric, c.baseline), format_value(c.metric, c.new),
-            format_change(c), format_p(c), format_detectable(c), c.test, c.verdict]
+            format_change(c) + ("*" if c.detectable is not None else ""), format_p(c), format_detectable(c), c.test, c.verdict]
 
 
 def changes_first(changes: list[MetricChange]) -> list[MetricChange]:
@@ -62,8 +62,9 @@ def changes_first(changes: list[MetricChange]) -> list[MetricChange]:
 
 def headline(cmp: Comparison) -> str:
     counts = {v: sum(c.verdict == v for c in cmp.changes) for v in VERDICTS}
-    head = ("❌ **regression**" if counts["regressed"]
-            else "⛔ **unusable comparison**" if cmp.problems else "✅ **no regression**")
+    # problems first: an unusable comparison exits 2 whatever its verdicts, and must not read as a regression
+    head = ("⛔ **unusable comparison** (the verdicts below are not a gate result)" if cmp.problems
+            else "❌ **regression**" if counts["regressed"] else "✅ **no regression**")
     return (f"{head}: {counts['regressed']} regressed, {counts['improved']} improved, "
             f"{counts['inconclusive']} inconclusive, {counts['same']} same.")
 
@@ -106,7 +107,7 @@ def _section(title: str, items: list[str]) -> list[str]:
 def _footnotes(changes: list[MetricChange], gate: Gate) -> list[str]:
     lines = []
     if any(c.detectable is not None for c in changes):
-        lines += ["", "Baseline and new are over all samples; where the test is per process, change and p come "
+        lines += ["", "\\* Baseline and new are over all samples; where the test is per process (marked \\*), change and p come "
                   "from the per-process statistics (trimmed, and drift-corrected where named), so one disturbed "
                   "process can move a shown p99 without moving the verdict."]
     blind = [c for c in changes if c.detectable is not None and c.detectable > gate.max_slowdown * 2]
