@@ -201,6 +201,7 @@ def test_server_peaks_are_tested_on_their_repetitions_and_an_unusable_comparison
     noisy = {"max_qps": 207.1, "repetitions_qps": [268.7, 207.1, 209.8]}
     (change,) = compare_server("int8/server-real", a, noisy, gate)
     assert change.verdict == "inconclusive" and change.p_value > gate.alpha and "Welch" in change.test
+    assert (change.baseline, change.new) == (234.0, 209.8)  # the medians, whose change is shown
     drop = {"max_qps": 116.0, "repetitions_qps": [117.0, 116.0, 118.0]}
     assert compare_server("c", {"max_qps": 232.0, "repetitions_qps": [233.0, 232.0, 234.0]}, drop, gate)[0].verdict == "regressed"
     (single,) = compare_server("c", {"max_qps": 100.0}, {"max_qps": 80.0}, gate)

@@ -21,7 +21,7 @@ Tests used, per metric (the statistics themselves are in bench.compare.stats):
   tolerance in points; another task kind's primary metric by its paired test (bench.compare.quality:
   Wilcoxon signed-rank on per-example errors for regression, a paired bootstrap of PR-AUC for binary).
 - the server scenario's max QPS: Welch's t-test on the logs of the repetitions' peaks where both runs
-  have at least 3; else, as peak memory, one number per run, so threshold only (named so).
+  have at least 3 (the medians shown); else, as peak memory, one number per run, so threshold only (named so).
 
 Multiple comparisons: with `Gate.correction = "holm"` (the default) alpha holds for the whole
 comparison: every p-value is adjusted by Holm-Bonferroni over all tests of the two runs, so a gate of
@@ -232,8 +232,8 @@ def compare_server(cid: str, a: dict, b: dict, gate: Gate) -> list[MetricChange]
 
         p = float(ttest_ind(np.log(ra), np.log(rb), equal_var=False).pvalue)
         ma, mb = float(np.median(ra)), float(np.median(rb))
-        return [MetricChange(cid, "server_max_qps", a["max_qps"], b["max_qps"], mb / ma - 1, p,
-                             f"Welch t on log peak QPS ({len(ra)} vs {len(rb)} repetitions; change of the medians)",
+        return [MetricChange(cid, "server_max_qps", ma, mb, mb / ma - 1, p,
+                             f"Welch t on log peak QPS ({len(ra)} vs {len(rb)} repetitions; medians shown)",
                              verdict(ma / mb - 1, p < gate.alpha, gate.max_slowdown), worse_by=ma / mb - 1)]
     worse = a["max_qps"] / b["max_qps"] - 1 if b["max_qps"] else math.inf
     return [MetricChange(cid, "server_max_qps", a["max_qps"], b["max_qps"], b["max_qps"] / a["max_qps"] - 1,
