@@ -70,7 +70,9 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
     generator = torch.Generator().manual_seed(settings.seed)
     # one output is a regression (transformers then takes MSE, labels as floats); else cross-entropy
     regression = getattr(model.config, "num_labels", 2) == 1
-    labels = torch.tensor(data.labels, dtype=torch.float32 if regression else torch.long)
+    # the batches go where the model is (a CUDA build trains on the GPU; the tokenizer yields CPU tensors)
+    device = next(model.parameters()).device
+    labels = torch.tensor(data.labels, dtype=torch.float32 if regression else torch.long, device=device)
     lengths = [len(ids) for ids in tokenize(tokenizer, data.texts, data.pairs, truncation=True,
                                             max_length=settings.max_length)["input_ids"]]
     model.train()
@@ -79,10 +81,10 @@ def train_classifier(model, tokenizer, data: Split, settings: FineTune, *, learn
         for batch in length_grouped_batches(lengths, settings.batch_size, generator):
             if step >= total:
                 break
-            batch_idx = torch.tensor(batch)
+            batch_idx = torch.tensor(batch, device=device)
             enc = tokenize(tokenizer, [data.texts[i] for i in batch], None if data.pairs is None else
                            [data.pairs[i] for i in batch], padding="longest", truncation=True,
-                           max_length=settings.max_length, return_tensors="pt")
+                           max_length=settings.max_length, return_tensors="pt").to(device)
             y = labels[batch_idx]
             loss = loss_fn(model, enc, y, batch_idx) if loss_fn else model(**enc, labels=y).loss
             loss.backward()

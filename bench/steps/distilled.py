@@ -67,7 +67,7 @@ def build(ctx: BuildContext) -> dict:
     student, keep, shape = make_student(teacher, p.layers, pruned)  # refuses (Unsupported) before any work
     teacher_logits = torch.from_numpy(predict_logits(
         TorchSession(teacher, ctx.device), tokenizer, train.texts, pairs=train.pairs, max_length=ctx.finetune.max_length,
-        batch_size=ctx.eval_batch_size, on_batch=lambda d, t: ctx.progress("teacher logits", d, t)))
+        batch_size=ctx.eval_batch_size, on_batch=lambda d, t: ctx.progress("teacher logits", d, t))).to(ctx.device)
     del teacher
     T, alpha = p.temperature, p.alpha
 

@@ -67,7 +67,8 @@ def build(ctx: BuildContext) -> dict:
     keep_heads, keep_ffn = surgery.choose(head_scores, ffn_scores, p.heads_fraction, p.ffn_fraction)
     surgery.prune(model, keep_heads, keep_ffn)
     importance_s = wall_clock_s() - t0
-    model, recovery, tuning = recover(ctx, model, tokenizer, train)
+    model, recovery, tuning = recover(ctx, model.to(ctx.device), tokenizer, train)
+    model = model.cpu()
     save_hf(model, tokenizer, ctx.out_dir)
     shape = surgery.shape_of(model)
     write_artifact_info(ctx.out_dir, {"pruned": shape})  # the loader rebuilds these shapes
