@@ -424,7 +424,8 @@ def describe_validation_error(path: str, model: type[BaseModel], err: Validation
         else:
             got = e.get("input")
             shown = "" if isinstance(got, dict) else f", got {got!r}"
-            msg = f"key '{where}': {e['msg']}{shown}" if loc else f"{e['msg']}"
+            text = e["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
+            msg = f"key '{where}': {text}{shown}" if loc else text
         lines.append(msg)
     return f"{path}: " + "; ".join(lines)
 
@@ -518,7 +519,10 @@ def read_suite_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not isinstance(parent, str) or not parent:
         raise ConfigError(str(path), f"key 'extends': expected a suite name or path, got {parent!r}")
     is_path = parent.endswith(".toml") or "/" in parent
-    parent_path = resolve_file(str(path.parent / parent) if is_path else parent, "suites")
+    try:
+        parent_path = resolve_file(str(path.parent / parent) if is_path else parent, "suites")
+    except ConfigError as e:  # name the file and key that asked for it, not only the missing suite
+        raise ConfigError(str(path), f"key 'extends': {e}") from None
     if parent_path.resolve() in (*seen, path.resolve()):
         raise ConfigError(str(path), f"key 'extends': {parent!r} extends this suite again (a cycle)")
     return deep_merge(read_suite_raw(parent_path, (*seen, path.resolve())), raw)

@@ -243,6 +243,9 @@ def load_run(path: Path | str) -> RunRecord:
     path = Path(path)
     if path.is_dir():
         path = path / "run.json"
+    elif path.suffix.lower() in (".toml", ".csv", ".md", ".html", ".jsonl", ".parquet"):
+        raise ResultsError(f"{path}: a {path.suffix.lstrip('.').upper()} file, not a run; give a run directory "
+                           "written by `bench run` (results/<suite>/<run id>) or its run.json")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -189,3 +189,17 @@ def test_a_bare_threshold_of_1_or_more_is_ambiguous_not_read_as_hundreds_of_perc
     assert _fraction("5%", "--max-slowdown") == pytest.approx(0.05) and _fraction("0.05", "--max-slowdown") == 0.05
     with pytest.raises(BenchError, match="ambiguous; write 5% for a percentage"):
         _fraction("5", "--max-slowdown")
+
+
+def test_a_validators_message_reads_without_pydantics_prefix(tmp_path):
+    path = write_suite(tmp_path, SMOKE.replace("[slo]", "[slo]\nquality_floor = 0.5", 1))
+    with pytest.raises(ConfigError) as raised:
+        load_suite(str(path))
+    assert "key 'slo': give one floor" in str(raised.value) and "Value error" not in str(raised.value)
+
+
+def test_bench_report_of_a_suite_file_says_it_is_not_a_run(tmp_path):
+    suite = write_suite(tmp_path, SMOKE)
+    out = subprocess.run([sys.executable, "-m", "bench", "report", str(suite)], capture_output=True, text=True,
+                         cwd=REPO)
+    assert out.returncode == 2 and "a TOML file, not a run" in out.stderr and "JSON" not in out.stderr
