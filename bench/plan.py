@@ -203,6 +203,14 @@ def named(row: PlanRow, rows: list[PlanRow]) -> str:
     return f"{row.variant} ({traffic_label(row)})"
 
 
+def profile_named(row: PlanRow, rows: list[PlanRow]) -> str:
+    """The profile, with the run id where the rows hold several runs of that profile (two runs of one
+    machine give two rows per variant that would otherwise read as duplicates)."""
+    if len({r.run_id for r in rows if r.profile == row.profile}) < 2:
+        return row.profile
+    return f"{row.profile} (run {row.run_id})"
+
+
 def replicas_text(row: PlanRow) -> str:
     """"2" or, where the typical capacity needs fewer, "2 (1 at typical)"."""
     if row.replicas_at_typical is None or row.replicas_at_typical == row.replicas:
@@ -243,7 +251,7 @@ def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: floa
     for i, r in enumerate(feasible, 1):
         price = f"${r.price_usd_per_hour}/h" if r.priced else NO_PRICE
         label = f"; **{r.pricing_label}**" if r.pricing_label else ""
-        lines.append(f"| {i} | {r.profile} ({r.instance}, {price}{label}) | {named(r, rows)} | "
+        lines.append(f"| {i} | {profile_named(r, rows)} ({r.instance}, {price}{label}) | {named(r, rows)} | "
                      f"{r.quality:.4f} | {capacity_text(r)} | max {r.max_batch_size}, {r.max_queue_delay_ms:g} ms | "
                      f"{replicas_text(r)} | {r.utilization:.0%} | {money(r, 'monthly_usd', ',.2f')} | "
                      f"{money(r, 'usd_per_million', '.4f')} |")
@@ -251,5 +259,5 @@ def plan_markdown(rows: list[PlanRow], qps: float, p99_ms: float, headroom: floa
         lines.append("| - | no measured cell can serve this | | | | | | | | |")
     others = [r for r in rows if not r.feasible]
     if others:
-        lines += ["", "Not planned:", ""] + [f"- {r.profile} / {named(r, rows)}: {r.why_not}" for r in others]
+        lines += ["", "Not planned:", ""] + [f"- {profile_named(r, rows)} / {named(r, rows)}: {r.why_not}" for r in others]
     return "\n".join(lines) + "\n"

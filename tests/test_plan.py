@@ -99,3 +99,18 @@ def test_plan_refuses_runs_without_server_results(tmp_path):
     with pytest.raises(BenchError, match="has server-scenario results"):
         app(["plan", str(tmp_path / "run"), "--qps", "200", "--p99-ms", "50", "--out", str(tmp_path / "p")],
             standalone_mode=False)
+
+
+def test_two_runs_of_one_profile_are_told_apart_by_run_id():
+    import dataclasses
+
+    from bench.plan import plan_markdown, profile_named
+
+    first = golden_run(with_server=True)
+    second = dataclasses.replace(first, run_id=first.run_id + "-again")
+    rows = make_plan([first, second], qps=200, p99_ms=50)
+    onnx = [r for r in rows if r.variant == "onnx"]
+    assert {profile_named(r, rows) for r in onnx} == {f"test-cpu (run {first.run_id})", f"test-cpu (run {second.run_id})"}
+    assert f"(run {second.run_id})" in plan_markdown(rows, 200, 50, 0.0, 730)
+    alone = make_plan([first], qps=200, p99_ms=50)
+    assert profile_named(alone[0], alone) == "test-cpu"  # one run per profile: no run id

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.plan import PlanRow, capacity_text, named, quality_header, replicas_text
+from bench.plan import PlanRow, capacity_text, named, profile_named, quality_header, replicas_text
 from bench.report.labels import money
 
 COLUMNS = ("profile", "variant", "quality", "QPS/replica", "replicas", "util.", "USD/month", "USD/1M", "note")
@@ -23,11 +23,11 @@ def print_plan(rows: list[PlanRow], qps: float, p99_ms: float, headroom: float, 
         table.add_column(h, justify="left" if h in ("profile", "variant", "note") else "right")
     for r in rows:
         if r.feasible:
-            table.add_row(r.profile, named(r, rows), f"{r.quality:.4f}", capacity_text(r), replicas_text(r),
+            table.add_row(profile_named(r, rows), named(r, rows), f"{r.quality:.4f}", capacity_text(r), replicas_text(r),
                           f"{r.utilization:.0%}", money(r, "monthly_usd", ",.2f"), money(r, "usd_per_million", ".4f"),
                           r.pricing_label or "")
         else:
-            table.add_row(r.profile, named(r, rows), "-" if r.quality is None else f"{r.quality:.4f}", "-", "-",
+            table.add_row(profile_named(r, rows), named(r, rows), "-" if r.quality is None else f"{r.quality:.4f}", "-", "-",
                           "-", "-", "-", r.why_not, style="dim")
     console.print(table)
     if not any(r.feasible for r in rows):
