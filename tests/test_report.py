@@ -129,6 +129,19 @@ def test_decision_card_says_not_decided_and_why():
     assert "**Not decided**" in "\n".join(card_markdown(card))
 
 
+def test_an_undecided_card_names_the_cheapest_decided_choice():
+    run = _with_target(golden_run(with_server=True))
+    # onnx without its predictions: unpaired, its interval 0.780-0.820 holds the floor 0.792; full (the
+    # reference, paired with itself) is decided, at 10 replicas where onnx needs 3
+    cells = tuple(c.__class__(**{**c.__dict__, "quality": {k: v for k, v in c.quality.items() if k != "predictions"},
+                                 "processes": ()}) if c.scenario == "accuracy" and c.variant == "onnx" else c
+                  for c in run.cells)
+    card = build_view(run.__class__(**{**run.__dict__, "cells": cells}))["card"]
+    assert card["status"] == "not decided" and card["variant"] == "onnx"
+    assert card["why"].endswith("The cheapest decided choice: full (10 replicas, $26,280.00 per month under "
+                                "fixed-length traffic).")
+
+
 def test_decision_card_without_a_server_scenario_is_offline_and_plans_nothing():
     card = build_view(golden_run())["card"]
     figures = {f["key"]: f for f in card["figures"]}

@@ -57,8 +57,26 @@ def decision_card(run, rec: dict, plans: list[dict]) -> dict:
     floor, _ = quality_floor(run)
     why = _not_decided(run, rec, card["variant"], floor) if card["variant"] and floor else None
     if why:
+        if feasible:
+            why += _decided_alternative(run, plans, card["variant"], floor)
         card.update(status="not decided", why=why)
     return {**card, "measured_on": measured_on(run), "target_qps": run.suite["slo"].get("target_qps")}
+
+
+def _decided_alternative(run, plans: list[dict], variant: str, floor) -> str:
+    """Where the cheapest candidate is undecided: the cheapest served variant that the test split does show
+    meeting the floor, with its cost per traffic model (" The cheapest decided choice: ..."), or ""."""
+    parts, chosen = [], None
+    for plan in plans:
+        row = next((r for r in plan["rows"] if r.feasible and r.variant != variant
+                    and (chosen is None or r.variant == chosen) and _variant_undecided(run, r.variant, floor) is None),
+                   None)
+        if row is None:
+            continue
+        chosen = row.variant
+        cost = _usd(row.monthly_usd) if row.priced else NO_PRICE
+        parts.append(f"{_replicas(row.replicas)}, {cost} per month under {plan['label']} traffic")
+    return f" The cheapest decided choice: {chosen} ({'; '.join(parts)})." if chosen else ""
 
 
 def _server_card(run, row, plan: dict, plans: list[dict]) -> dict:
@@ -146,6 +164,12 @@ def _not_decided(run, rec: dict, variant: str, floor) -> str | None:
     (paired with the reference where it can be) containing the floor. None where it is decided."""
     if not rec["decided"]:
         return undecided_text(rec, run).replace("**", "").strip()
+    return _variant_undecided(run, variant, floor)
+
+
+def _variant_undecided(run, variant: str, floor) -> str | None:
+    """Why the test split cannot tell whether `variant` meets the floor (its 95% interval, paired with the
+    reference where it can be, contains it); None where it can."""
     qualities = quality_by_variant(run)
     paired = paired_accuracy_interval(qualities.get(variant), qualities.get(floor.reference), floor)
     ci = paired or interval(qualities.get(variant), floor.metric.name)
