@@ -63,7 +63,7 @@ def cell_warnings(job, fields: dict, machine: Machine) -> tuple[str, ...]:
     than can show one (stats.MIN_SAMPLES_FOR_P99), more threads than usable cores, and the CPU or GPU
     isolation warnings of its processes."""
     from bench.scenarios.offline import isolation_warnings
-    from bench.stats import MIN_SAMPLES_FOR_P99
+    from bench.stats import MIN_SAMPLES_FOR_P99, no_better_than_majority
 
     out = []
     rule = getattr(job, "stop_rule", None)
@@ -79,6 +79,8 @@ def cell_warnings(job, fields: dict, machine: Machine) -> tuple[str, ...]:
                    "for each other and the latency is not what a right-sized deployment sees")
     if (fields.get("quality") or {}).get("ci_note"):
         out.append(fields["quality"]["ci_note"])
+    if no_better_than_majority(fields.get("quality")):
+        out.append(no_better_than_majority(fields["quality"]))
     if fields.get("server"):
         from bench.scenarios.server import server_warnings
 

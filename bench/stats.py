@@ -69,6 +69,22 @@ def bootstrap_ci(statistic, predictions, labels, *, confidence: float = 0.95, n_
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def no_better_than_majority(quality: dict | None) -> str | None:
+    """A classifier's accuracy whose 95% interval does not rise above the share of the test split's most
+    common class (what always answering that class scores): one sentence saying so, else None. Not for
+    binary tasks judged on PR-AUC, where a rare positive class makes that share a poor yardstick."""
+    q = quality or {}
+    acc, majority = q.get("accuracy"), q.get("majority_class_rate")
+    if acc is None or majority is None or "pr_auc" in q:
+        return None
+    high = (q.get("accuracy_ci95") or (acc, acc))[1]
+    if high > majority:
+        return None
+    return (f"accuracy {acc:.4f} (95% CI up to {high:.4f}) is no better than always answering the test split's "
+            f"most common class ({majority:.4f}): the model has not learned the task; check the fine-tune "
+            "(finetune.learning_rate, finetune.epochs) and the labels")
+
+
 def quality_summary(predictions, labels, num_classes: int, *, seed: int = 0) -> dict:
     preds, ys = np.asarray(predictions), np.asarray(labels)
     majority = float(np.bincount(ys, minlength=num_classes).max() / ys.size)

@@ -142,6 +142,20 @@ def test_an_undecided_card_names_the_cheapest_decided_choice():
                                 "fixed-length traffic).")
 
 
+def test_a_recommendation_no_better_than_the_majority_class_is_flagged():
+    from bench.stats import no_better_than_majority
+
+    run = _with_target(golden_run(with_server=True))
+    # every variant's accuracy 0.80 against a test split whose most common class is 85% of it
+    cells = tuple(c.__class__(**{**c.__dict__, "quality": {**c.quality, "majority_class_rate": 0.85}})
+                  if c.scenario == "accuracy" else c for c in run.cells)
+    card = build_view(run.__class__(**{**run.__dict__, "cells": cells}))["card"]
+    assert card["status"] == "recommended" and card["why"].startswith(f"Warning: {card['variant']}'s accuracy 0.8000")
+    assert "most common class (0.8500)" in card["why"] and "has not learned the task" in card["why"]
+    assert no_better_than_majority({"accuracy": 0.8, "accuracy_ci95": [0.78, 0.82], "majority_class_rate": 0.81}) is None
+    assert no_better_than_majority({"accuracy": 0.5, "majority_class_rate": 0.97, "pr_auc": 0.4}) is None  # binary
+
+
 def test_decision_card_without_a_server_scenario_is_offline_and_plans_nothing():
     card = build_view(golden_run())["card"]
     figures = {f["key"]: f for f in card["figures"]}

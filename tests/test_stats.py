@@ -80,3 +80,15 @@ def test_length_grouped_batches_cover_every_example_once_and_group_lengths():
     assert spread < 10  # random batches of these lengths spread over ~90
     again = length_grouped_batches(lengths, 16, torch.Generator().manual_seed(0))
     assert again == batches
+
+
+def test_an_accuracy_cell_no_better_than_the_majority_class_carries_a_warning():
+    from types import SimpleNamespace
+
+    from bench.cells import cell_warnings
+
+    job, machine = SimpleNamespace(threads=1), SimpleNamespace(usable_cores=2)
+    poor = {"quality": {"accuracy": 0.41, "accuracy_ci95": [0.39, 0.43], "majority_class_rate": 0.43}}
+    fine = {"quality": {"accuracy": 0.74, "accuracy_ci95": [0.72, 0.76], "majority_class_rate": 0.43}}
+    assert any("has not learned the task" in w for w in cell_warnings(job, poor, machine))
+    assert not any("has not learned the task" in w for w in cell_warnings(job, fine, machine))

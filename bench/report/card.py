@@ -24,6 +24,7 @@ from bench.report.quality import (
     value,
 )
 from bench.report.rows import undecided_text
+from bench.stats import no_better_than_majority
 
 HOURS_PER_MONTH = 730.0  # the plan's default (bench plan --hours-per-month)
 
@@ -60,6 +61,8 @@ def decision_card(run, rec: dict, plans: list[dict]) -> dict:
         if feasible:
             why += _decided_alternative(run, plans, card["variant"], floor)
         card.update(status="not decided", why=why)
+    elif card["variant"] and no_better_than_majority(quality_by_variant(run).get(card["variant"])):
+        card["why"] = f"Warning: {card['variant']}'s {no_better_than_majority(quality_by_variant(run)[card['variant']])}."
     return {**card, "measured_on": measured_on(run), "target_qps": run.suite["slo"].get("target_qps")}
 
 
