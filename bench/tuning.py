@@ -140,17 +140,25 @@ def score_logits(logits, labels, metric: str, info: dict) -> float:
     return float(macro_f1(predictions, labels, logits.shape[-1]))
 
 
-def validation_score(model, tokenizer, ctx) -> float:
-    """ctx.tuning.metric of `model` on the validation split, in PyTorch."""
-    from pathlib import Path
-
-    from bench.data import read_split, read_task_info
+def validation_logits(model, tokenizer, ctx):
+    """(logits [n_val, n_outputs] float32 of `model` on the validation split in PyTorch on ctx.device, the split)."""
+    from bench.data import read_split
     from bench.evaluate import predict_logits
     from bench.runtimes.torch_eager import TorchSession
 
     val = read_split(ctx.val_path)
     logits = predict_logits(TorchSession(model, ctx.device), tokenizer, val.texts, pairs=val.pairs,
-                            max_length=ctx.finetune.max_length, batch_size=ctx.eval_batch_size)
+                            max_length=ctx.finetune.max_length, batch_size=ctx.eval_batch_size) if val.texts else None
+    return logits, val
+
+
+def validation_score(model, tokenizer, ctx) -> float:
+    """ctx.tuning.metric of `model` on the validation split, in PyTorch."""
+    from pathlib import Path
+
+    from bench.data import read_task_info
+
+    logits, val = validation_logits(model, tokenizer, ctx)
     return score_logits(logits, val.labels, ctx.tuning.metric, read_task_info(Path(ctx.val_path)))
 
 

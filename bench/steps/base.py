@@ -35,16 +35,12 @@ def validation_figures(model, tokenizer, ctx: BuildContext) -> dict:
     has none)}; {} without a validation split. Scored as the accuracy cell scores (tuning.score_logits)."""
     import numpy as np
 
-    from bench.data import read_split, read_task_info
-    from bench.evaluate import predict_logits
-    from bench.runtimes.torch_eager import TorchSession
-    from bench.tuning import score_logits
+    from bench.data import read_task_info
+    from bench.tuning import score_logits, validation_logits
 
-    val = read_split(ctx.val_path)
-    if not val.texts:
+    logits, val = validation_logits(model, tokenizer, ctx)
+    if logits is None:
         return {}
-    logits = predict_logits(TorchSession(model, ctx.device), tokenizer, val.texts, pairs=val.pairs,
-                            max_length=ctx.finetune.max_length, batch_size=ctx.eval_batch_size)
     info = read_task_info(Path(ctx.val_path))
     metric = info.get("metric", "accuracy")
     accuracy = None if logits.shape[-1] == 1 else float(np.mean(logits.argmax(-1) == np.asarray(val.labels)))
