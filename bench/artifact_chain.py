@@ -42,7 +42,8 @@ def step_key(ctx, step_name: str, parent_key: str | None) -> str:
 def build_chain(ctx, variant: Variant, verified: dict[str, dict]) -> tuple[Path | None, list, Outcome | None]:
     """Build (or reuse) each step of the chain; returns the artifact, the manifests, and the failing outcome."""
     parent_key, parent_dir, manifests = None, None, []
-    for step_name in jobfactory.variant_steps(ctx.suite, variant):
+    steps = jobfactory.variant_steps(ctx.suite, variant)
+    for i, step_name in enumerate(steps):
         key = step_key(ctx, step_name, parent_key)
         final = artifacts.artifact_dir(step_name, key)
         if key not in verified:
@@ -52,11 +53,21 @@ def build_chain(ctx, variant: Variant, verified: dict[str, dict]) -> tuple[Path 
             manifest, outcome = artifacts.get_or_build(final, build, on_rebuild=lambda problem, final=final: ctx.console.print(
                 f"[yellow]cached {final.name} is unusable ({problem}); rebuilding"))
             if manifest is None:
-                return None, manifests, outcome
+                return None, manifests, _own_reason(ctx, steps[i + 1:]) or outcome
             verified[key] = manifest
         manifests.append(verified[key])
         parent_key, parent_dir = key, final
     return parent_dir, manifests, None
+
+
+def _own_reason(ctx, later_steps: list[str]) -> Outcome | None:
+    """Where a parent's build failed and a later step of the chain cannot be built on this machine anyway
+    (TensorRT absent, say): that step's `unsupported`, which is what the variant is, rather than the
+    parent's failure. Asked here only where the builds run here (not on the nodes of a Ray cluster)."""
+    if not later_steps or (ctx.record.environment.get("cluster") or {}).get("executor") == "ray":
+        return None
+    reason = next((r for r in (STEPS[s].why_unsupported(ctx.profile.device) for s in later_steps) if r), None)
+    return Outcome("unsupported", reason=reason) if reason else None
 
 
 def build_step(ctx, step_name: str, key: str, final: Path, parent_dir: Path | None):

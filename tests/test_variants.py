@@ -519,3 +519,30 @@ def test_tensorrt_int8_calibration_batches_carry_pairs(tiny_model_dir):
     assert not single[0]["token_type_ids"].any()
     with pytest.raises(ValueError, match="train split is empty"):
         calibration_batches(tokenizer, Split((), ()), TensorRTParams())
+
+
+def test_a_variant_this_machine_cannot_build_is_unsupported_even_where_its_parent_failed(monkeypatch, tmp_path):
+    """On the H200 a failed fine-tune was the reason given for TensorRT variants where TensorRT was absent."""
+    from types import SimpleNamespace
+
+    from bench import artifact_chain
+    from bench.executors.base import Outcome
+    from bench.registry import load_suite
+
+    suite = load_suite("gpu")[0]
+    failed = Outcome("failed", reason="build: RuntimeError: injected")
+    monkeypatch.setattr(artifact_chain, "step_key", lambda ctx, step, parent: f"{step}-{parent}")
+    monkeypatch.setattr(artifact_chain.artifacts, "artifact_dir", lambda step, key: tmp_path / key)
+    monkeypatch.setattr(artifact_chain.artifacts, "get_or_build", lambda final, build, on_rebuild: (None, failed))
+    ctx = SimpleNamespace(suite=suite, profile=SimpleNamespace(device="cuda"), record=SimpleNamespace(environment={}))
+    variants = {v.name: v for v in suite.variants}
+    # full -> onnx -> tensorrt-fp16; the first of the later steps that cannot be built here gives the reason
+    reason = STEPS["onnx"].why_unsupported("cuda") or STEPS["tensorrt-fp16"].why_unsupported("cuda")
+    _, _, outcome = artifact_chain.build_chain(ctx, variants["tensorrt-fp16"], {})
+    if reason:  # no TensorRT or no GPU here (every CI machine): the variant is unsupported, and says why
+        assert (outcome.status, outcome.reason) == ("unsupported", reason)
+    else:
+        assert outcome is failed
+    assert artifact_chain.build_chain(ctx, variants["full"], {})[2] is failed  # nothing after it: the failure
+    ray = SimpleNamespace(**{**ctx.__dict__, "record": SimpleNamespace(environment={"cluster": {"executor": "ray"}})})
+    assert artifact_chain.build_chain(ray, variants["tensorrt-fp16"], {})[2] is failed  # nodes build: not asked here
