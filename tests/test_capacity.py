@@ -162,6 +162,10 @@ def test_a_tiny_model_server_cell_measured_in_two_fresh_processes(tmp_path, tiny
     assert cap["conservative_qps"] == min(cap["repetitions_qps"]) == record.throughput_samples_per_s > 0
     lengths = server[1]["traffic"]["lengths"]
     assert server[1]["traffic"]["name"] == "real" and lengths["max"] <= 32 and lengths["p50"] < 32
+    # each repetition checked the CPU before and during its sweep, as an offline cell's processes do
+    checks = record.isolation["processes"]
+    assert len(checks) == 2 and all({"before", "during"} <= set(c["cpu"]) for c in checks)
+    assert all(c["cpu"]["during"]["duration_s"] > 0 for c in checks)
 
 
 def test_server_rows_name_the_traffic_and_take_latency_from_the_conservative_repetition():

@@ -61,6 +61,18 @@ def isolation_check(job: CellJob, when: str) -> dict:
 CPU_WINDOW_BEFORE_S = 0.5  # how long the CPU is watched, idle, before an offline cell's session loads
 
 
+def cpu_before(job: CellJob) -> dict | None:
+    """The CPU over a short idle window before the cell (this worker sleeps; its parent, the bench
+    runner, and its tree are not "others"); None where measure.cpu_isolation is off."""
+    import os
+
+    from bench.cpuload import measure_window
+
+    if job.cpu_isolation == "off":
+        return None
+    return cpu_isolation(job.cpu_isolation, measure_window(CPU_WINDOW_BEFORE_S, "before", os.getppid()))
+
+
 def cpu_isolation(policy: str, load) -> dict:
     """A bench.cpuload.CpuLoad as the record keeps it, with its warning (policy `warn`); raises
     CpuBusy (policy `refuse`) where other processes or steal took the CPU."""

@@ -97,20 +97,10 @@ def _isolation_during(isolation: dict, gpu: dict | None) -> dict:
     return {"others": others, "warning": check_isolation(isolation["policy"], others, "during the timed region")}
 
 
-def _cpu_before(job: OfflineJob) -> dict | None:
-    """The CPU over a short idle window before the cell (this worker sleeps; its parent, the bench
-    runner, and its tree are not "others"); None where measure.cpu_isolation is off."""
-    from bench.cpuload import measure_window
-    from bench.scenarios.common import CPU_WINDOW_BEFORE_S, cpu_isolation
-
-    if job.cpu_isolation == "off":
-        return None
-    return cpu_isolation(job.cpu_isolation, measure_window(CPU_WINDOW_BEFORE_S, "before", os.getppid()))
-
-
 def run(job: OfflineJob, progress) -> ProcessResult:
     from bench import cpuload
     from bench.scenarios.common import (
+        cpu_before,
         cpu_isolation,
         cuda_memory,
         host_memory,
@@ -122,7 +112,7 @@ def run(job: OfflineJob, progress) -> ProcessResult:
 
     cuda = job.device == "cuda"
     isolation = {"policy": job.gpu_isolation, "before": isolation_check(job, "before the cell")} if cuda else {}
-    cpu_before = _cpu_before(job)
+    before = cpu_before(job)
     session = load_session(job)
     peak_rss_after_load = host_memory()["peak_rss_mib"]
     test, tokenizer = load_test_split(job)
@@ -133,7 +123,7 @@ def run(job: OfflineJob, progress) -> ProcessResult:
     first = cpuload.read(os.getppid()) if job.cpu_isolation != "off" else None
     samples, monitor = _timed(session, prepared, job.stop_rule, cuda)
     if first is not None:
-        isolation["cpu"] = {"policy": job.cpu_isolation, "before": cpu_before,
+        isolation["cpu"] = {"policy": job.cpu_isolation, "before": before,
                             "during": cpu_isolation(job.cpu_isolation, cpuload.window_since(first, "during", os.getppid()))}
     inferences = job.batch_size * (len(samples.samples_ns) + len(samples.warmup_ns))  # the monitor saw warm-up too
     gpu, energy = _energy(monitor, inferences, job.price_usd_per_kwh)

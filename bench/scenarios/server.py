@@ -199,23 +199,33 @@ def _summary(job: ServerJob, settings: list[dict], best: dict | None) -> dict:
 
 
 def run(job: ServerJob, progress) -> ProcessResult:
-    """One repetition: today's sweep of every batching setting, each a peak search, in this process."""
-    from bench.scenarios.common import host_memory, load_session, load_test_split
+    """One repetition: today's sweep of every batching setting, each a peak search, in this process; the
+    CPU's state before it and during the whole sweep (other processes' CPU time, steal), as offline cells."""
+    import os
 
+    from bench import cpuload
+    from bench.scenarios.common import cpu_before, cpu_isolation, host_memory, load_session, load_test_split
+
+    before = cpu_before(job)
     session = load_session(job)
     test, tokenizer = load_test_split(job)
     batches, traffic = _requests(job, session, test, tokenizer)
+    first = cpuload.read(os.getppid()) if job.cpu_isolation != "off" else None
     settings: list[dict] = []
     for max_bs in job.server.max_batch_sizes:
         for delay in job.server.max_queue_delay_ms:
             settings.append(_sweep_setting(batches, job, max_bs, delay, settings, progress))
+    isolation = None
+    if first is not None:
+        isolation = {"cpu": {"policy": job.cpu_isolation, "before": before, "during": cpu_isolation(
+            job.cpu_isolation, cpuload.window_since(first, "during", os.getppid()))}}
     passing = [x for x in settings if x["max_qps"]]
     best = max(passing, key=lambda x: x["max_qps"]) if passing else None
     samples = {"unit": "ms per request at the highest passing QPS",
                "samples_ms": tuple(best["samples_ms_at_max_qps"])} if best else {}
     return ProcessResult(**samples, server={**_summary(job, settings, best), "traffic": traffic},
                          throughput_samples_per_s=best["max_qps"] if best else None,
-                         memory=host_memory(), runtime_info=session.describe())
+                         memory=host_memory(), runtime_info=session.describe(), isolation=isolation)
 
 
 def _conservative_index(sweeps: list[dict]) -> int:
@@ -241,7 +251,14 @@ def pool(results: list[ProcessResult], job: ServerJob) -> dict:
                               for i, s in enumerate(sweeps, 1)]}
     return {"processes": tuple(r.for_record() for r in results), "server": server,
             "throughput_samples_per_s": capacity["conservative_qps"], "memory": max_memory(results),
-            "quality": None, "energy": results[0].energy, "isolation": results[0].isolation}
+            "quality": None, "energy": results[0].energy, "isolation": _pooled_isolation(results)}
+
+
+def _pooled_isolation(results: list[ProcessResult]) -> dict | None:
+    """Each repetition's CPU check, as an offline cell of several processes keeps them."""
+    if len(results) == 1 or not any(r.isolation for r in results):
+        return results[0].isolation
+    return {"policy": (results[0].isolation or {}).get("policy"), "processes": [r.isolation for r in results]}
 
 
 def server_warnings(server: dict | None) -> list[str]:
