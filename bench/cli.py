@@ -164,6 +164,7 @@ def report(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories 
     from bench.report.terminal import print_summary
 
     console = _console()
+    run_dirs = [d.parent if d.name == "run.json" and d.is_file() else d for d in run_dirs]  # a run's run.json: its run
     for run_dir in run_dirs:
         if not (run := load_run(run_dir)).cells:
             raise BenchError(f"{run_dir}: no cell was measured (the run is {run.status}): nothing to report; "

@@ -203,3 +203,13 @@ def test_bench_report_of_a_suite_file_says_it_is_not_a_run(tmp_path):
     out = subprocess.run([sys.executable, "-m", "bench", "report", str(suite)], capture_output=True, text=True,
                          cwd=REPO)
     assert out.returncode == 2 and "a TOML file, not a run" in out.stderr and "JSON" not in out.stderr
+
+
+def test_bench_report_of_a_runs_run_json_renders_that_run(tmp_path):
+    from bench.cli import app
+    from bench.record import save_run
+    from tests.golden import golden_run
+
+    save_run(tmp_path / "run", golden_run())
+    assert app(["report", str(tmp_path / "run" / "run.json")], standalone_mode=False) in (None, 0)
+    assert (tmp_path / "run" / "report.md").is_file()
