@@ -79,8 +79,8 @@ def cell_warnings(job, fields: dict, machine: Machine) -> tuple[str, ...]:
                    "for each other and the latency is not what a right-sized deployment sees")
     if (fields.get("quality") or {}).get("ci_note"):
         out.append(fields["quality"]["ci_note"])
-    if no_better_than_majority(fields.get("quality")):
-        out.append(no_better_than_majority(fields["quality"]))
+    if poor := no_better_than_majority(fields.get("quality")):
+        out.append(poor)
     if fields.get("server"):
         from bench.scenarios.server import server_warnings
 

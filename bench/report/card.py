@@ -61,8 +61,8 @@ def decision_card(run, rec: dict, plans: list[dict]) -> dict:
         if feasible:
             why += _decided_alternative(run, plans, card["variant"], floor)
         card.update(status="not decided", why=why)
-    elif card["variant"] and no_better_than_majority(quality_by_variant(run).get(card["variant"])):
-        card["why"] = f"Warning: {card['variant']}'s {no_better_than_majority(quality_by_variant(run)[card['variant']])}."
+    elif card["variant"] and (poor := no_better_than_majority(quality_by_variant(run).get(card["variant"]))):
+        card["why"] = f"Warning: {card['variant']}'s {poor}."
     return {**card, "measured_on": measured_on(run), "target_qps": run.suite["slo"].get("target_qps")}
 
 

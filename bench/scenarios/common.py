@@ -58,7 +58,7 @@ def isolation_check(job: CellJob, when: str) -> dict:
     return {"others": others, "warning": check_isolation(job.gpu_isolation, others, when)}
 
 
-CPU_WINDOW_BEFORE_S = 0.5  # how long the CPU is watched, idle, before an offline cell's session loads
+CPU_WINDOW_BEFORE_S = 0.5  # how long the CPU is watched, idle, before an offline or server cell's session loads
 
 
 def cpu_before(job: CellJob) -> dict | None:
